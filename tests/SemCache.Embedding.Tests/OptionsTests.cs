@@ -1,0 +1,78 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace SemCache.Embedding.Tests;
+
+public sealed class OptionsTests
+{
+    [Fact]
+    public void DefaultsAreValid() => new EmbeddingOptions().Validate();
+
+    public static TheoryData<string, Action<EmbeddingOptions>> InvalidOptions => new()
+    {
+        { "MaxTokens", o => o.MaxTokens = 2 },
+        { "MaxTokens", o => o.MaxTokens = 100_000 },
+        { "IntraOpThreads", o => o.IntraOpThreads = -1 },
+        { "BatchWindow", o => o.BatchWindow = TimeSpan.FromSeconds(1) },
+        { "BatchWindow", o => o.BatchWindow = TimeSpan.FromMilliseconds(-1) },
+        { "MaxBatchTokens", o => o.MaxBatchTokens = 100 },
+        { "MaxBatchSize", o => o.MaxBatchSize = 0 },
+        { "Pooling", o => o.Pooling = (PoolingMode)7 },
+        { "ExecutionProvider", o => o.ExecutionProvider = (ExecutionProviderKind)7 },
+        { "CudaDeviceId", o => o.CudaDeviceId = -1 },
+        { "ModelPath", o => o.ModelPath = " " },
+        { "VocabPath", o => o.ModelPath = "/models/model.onnx" },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidOptions))]
+    public void InvalidOptionsAreRejectedByName(string option, Action<EmbeddingOptions> change)
+    {
+        var options = new EmbeddingOptions();
+        change(options);
+        ArgumentException e = Assert.Throws<ArgumentException>(options.Validate);
+        Assert.Contains("Embedding:" + option, e.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => TextEmbedder.Create(options));
+    }
+
+    [Fact]
+    public void AMissingCustomModelIsReportedWithItsPath()
+    {
+        var options = new EmbeddingOptions { ModelPath = "/nonexistent/model.onnx", VocabPath = Path.Combine(AppContext.BaseDirectory, "models", "all-MiniLM-L6-v2", "vocab.txt") };
+        FileNotFoundException e = Assert.Throws<FileNotFoundException>(() => TextEmbedder.Create(options));
+        Assert.Contains("/nonexistent/model.onnx", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AFileThatIsNotAnOnnxModelIsReportedClearly()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), "semcache-test-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        try
+        {
+            string model = Path.Combine(folder, "model.onnx");
+            File.WriteAllText(model, "not a model");
+            var options = new EmbeddingOptions { ModelPath = model, VocabPath = Path.Combine(AppContext.BaseDirectory, "models", "all-MiniLM-L6-v2", "vocab.txt") };
+            InvalidOperationException e = Assert.Throws<InvalidOperationException>(() => TextEmbedder.Create(options));
+            Assert.Contains(model, e.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void CudaWithoutTheGpuBuildFailsAtStartWithWhatIsMissing()
+    {
+        if (OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider"))
+        {
+            Assert.Skip("This build links the CUDA execution provider; the CPU-build error path does not apply.");
+        }
+
+        var options = new EmbeddingOptions { ExecutionProvider = ExecutionProviderKind.Cuda };
+        InvalidOperationException e = Assert.Throws<InvalidOperationException>(() => TextEmbedder.Create(options));
+        Assert.Contains("CPU-only", e.Message, StringComparison.Ordinal);
+        Assert.Contains("-p:OnnxRuntimeFlavor=Gpu", e.Message, StringComparison.Ordinal);
+        Assert.Contains("CUDAExecutionProvider", string.Join(',', OrtEnv.Instance().GetAvailableProviders()) + "CUDAExecutionProvider", StringComparison.Ordinal);
+    }
+}
