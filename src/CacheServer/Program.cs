@@ -1,0 +1,4 @@
+using SemCache.CacheServer;
+
+WebApplication app = SemCacheServer.Build(args);
+await app.RunAsync().ConfigureAwait(false);
