@@ -23,7 +23,8 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
     private readonly int[][] _chunkIds;
     private float[] _vectors;
     private int _arriving;
-    private int _lastBatchSize = 1;
+    private int _inFlight;
+    private int _concurrency = 1;
     private long _batches;
     private long _embedded;
 
@@ -47,7 +48,11 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
     public long Embedded => Interlocked.Read(ref _embedded);
 
     /// <summary>Marks a caller as on its way (tokenising); the worker waits for such callers within the window.</summary>
-    public void BeginArrival() => Interlocked.Increment(ref _arriving);
+    public void BeginArrival()
+    {
+        Interlocked.Increment(ref _arriving);
+        Interlocked.Increment(ref _inFlight);
+    }
 
     /// <summary>Queues a tokenised text; the caller must have called <see cref="BeginArrival"/> first.</summary>
     public Task<EmbeddingResult> Enqueue(TokenizedText tokens, CancellationToken cancellationToken)
@@ -62,6 +67,7 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
         Interlocked.Decrement(ref _arriving);
         if (!written)
         {
+            Interlocked.Decrement(ref _inFlight);
             request.Registration.Dispose();
             throw new ObjectDisposedException(nameof(TextEmbedder), "The embedder is shut down.");
         }
@@ -70,7 +76,11 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
     }
 
     /// <summary>Undoes <see cref="BeginArrival"/> for a caller that failed before queueing.</summary>
-    public void AbandonArrival() => Interlocked.Decrement(ref _arriving);
+    public void AbandonArrival()
+    {
+        Interlocked.Decrement(ref _arriving);
+        Interlocked.Decrement(ref _inFlight);
+    }
 
     private async Task RunAsync()
     {
@@ -95,11 +105,12 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
             return;
         }
 
-        // Wait for more only while it is likely to pay: someone is tokenising right now, or the last batch showed
-        // that several callers are active. A lone caller is never held back; nobody is held past the window,
-        // counted from the first request's arrival (time spent queued behind the previous batch counts too).
+        // Wait for more only while it is likely to pay: someone is tokenising right now, or fewer requests are here
+        // than callers were active when the last batch finished (they come back for their next request within
+        // microseconds). A lone caller is never held back; nobody is held past the window, counted from the first
+        // request's arrival (time spent queued behind the previous batch counts too).
         long deadline = pending[0].Arrival + _windowTicks;
-        int expected = Math.Min(_lastBatchSize, _maxBatchSize);
+        int expected = Math.Min(_concurrency, _maxBatchSize);
         var spinner = default(SpinWait);
         while (pending.Count < _maxBatchSize && Stopwatch.GetTimestamp() < deadline)
         {
@@ -121,7 +132,6 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
     private void Execute()
     {
         List<Request> pending = _pending;
-        _lastBatchSize = Math.Max(1, pending.Count);
 
         // Shortest first: neighbours in a chunk have similar lengths, so padding stays small.
         pending.Sort(static (a, b) => a.Tokens.Ids.Length.CompareTo(b.Tokens.Ids.Length));
@@ -156,6 +166,7 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
             Request request = _pending[i];
             if (request.Completion.Task.IsCompleted)
             {
+                Interlocked.Decrement(ref _inFlight);
                 continue; // Cancelled while queued: no model time spent on it.
             }
 
@@ -183,6 +194,7 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
         catch (Exception e)
 #pragma warning restore CA1031
         {
+            Interlocked.Add(ref _inFlight, -live);
             for (int i = 0; i < live; i++)
             {
                 _pending[start + i].Fail(e);
@@ -197,6 +209,9 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
 
         Interlocked.Increment(ref _batches);
         Interlocked.Add(ref _embedded, live);
+        // Everyone still waiting (queued or tokenising) plus this chunk: how many callers are active.
+        _concurrency = Math.Max(1, Volatile.Read(ref _inFlight));
+        Interlocked.Add(ref _inFlight, -live);
         for (int i = 0; i < live; i++)
         {
             Request request = _pending[start + i];
@@ -211,6 +226,7 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
         await _worker.ConfigureAwait(false);
         while (_queue.Reader.TryRead(out Request? request))
         {
+            Interlocked.Decrement(ref _inFlight);
             request.Fail(new ObjectDisposedException(nameof(TextEmbedder), "The embedder shut down before this request ran."));
         }
     }
