@@ -2,15 +2,24 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Numerics.Tensors;
 using SemCache.Embedding;
+using SemCache.Evaluation;
 
-// Quality evaluations that read the shared evaluation data (a user's machine need not have it).
+// Evaluations of the embedding engine.
 //   semcache-eval stsb [path-to-stsb-test.tsv] [--expected 0.8203] [--tolerance 0.002]
-// exits 1 when the Spearman correlation falls outside expected ± tolerance, so CI catches a pipeline drift.
-return args.Length > 0 && args[0] == "stsb" ? await Stsb.RunAsync(args[1..]) : Usage();
+//     exits 1 when the Spearman correlation falls outside expected ± tolerance, so CI catches a pipeline drift.
+//   semcache-eval speed [--seconds 10]
+//     the workloads that bench/peers/node/embed-peers.mjs runs on other stacks, as one JSON line.
+return args.Length > 0 ? args[0] switch
+{
+    "stsb" => await Stsb.RunAsync(args[1..]),
+    "speed" => await Speed.RunAsync(args[1..]),
+    _ => Usage(),
+} : Usage();
 
 static int Usage()
 {
     Console.Error.WriteLine("usage: semcache-eval stsb [stsb-test.tsv] [--expected 0.8203] [--tolerance 0.002]");
+    Console.Error.WriteLine("       semcache-eval speed [--seconds 10]");
     return 2;
 }
 

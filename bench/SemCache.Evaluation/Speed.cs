@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using SemCache.Embedding;
+
+namespace SemCache.Evaluation;
+
+/// <summary>
+/// Embedding speed on fixed workloads, each run for a fixed time: one short query at a time (direct and through the
+/// batcher), and 32 concurrent callers in a closed loop (one model call each, and through the batcher). The same
+/// workloads run on other stacks in bench/peers/node/embed-peers.mjs, so the two can be compared side by side.
+/// </summary>
+internal static class Speed
+{
+    internal const string Short = "How do I reset my password if I no longer have access to my email?";
+
+    private static readonly string[] Subjects = ["my password", "a python list", "the kitchen sink", "a flat tyre", "my resume", "the router", "a git branch", "my taxes", "sourdough bread", "a cover letter", "the thermostat", "a docker image", "my phone battery", "a job interview", "the lawn mower", "an excel pivot table"];
+
+    private static readonly string[] Frames = ["How do I fix {0}?", "What is the best way to clean {0} quickly?", "Can you explain how {0} works in simple terms?", "Why does {0} keep failing after the latest update?"];
+
+    internal static readonly string[] Mixed = [.. Subjects.SelectMany(s => Frames.Select(f => string.Format(CultureInfo.InvariantCulture, f, s)))];
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        double seconds = 10;
+        int index = Array.IndexOf(args, "--seconds");
+        if (index >= 0 && index + 1 < args.Length)
+        {
+            seconds = double.Parse(args[index + 1], CultureInfo.InvariantCulture);
+        }
+
+        await using TextEmbedder embedder = TextEmbedder.Create();
+        TimeSpan duration = TimeSpan.FromSeconds(seconds);
+        var results = new Dictionary<string, object>
+        {
+            ["threads"] = Environment.ProcessorCount,
+            ["tokens"] = embedder.Tokenizer.Tokenize(Short).Ids.Length,
+        };
+
+        await ClosedLoop(embedder, 32, batched: true, TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        results["lone_direct_ms"] = Math.Round(Sequential(duration, () => embedder.Embed(Short)), 3);
+        results["lone_batched_ms"] = Math.Round(await SequentialAsync(duration, () => embedder.EmbedAsync(Short)).ConfigureAwait(false), 3);
+        results["plain_32_callers_per_s"] = Math.Round(await ClosedLoop(embedder, 32, batched: false, duration).ConfigureAwait(false), 1);
+        long batches = embedder.BatchCount, texts = embedder.BatchedTextCount;
+        results["batched_32_callers_per_s"] = Math.Round(await ClosedLoop(embedder, 32, batched: true, duration).ConfigureAwait(false), 1);
+        results["batched_mean_batch"] = Math.Round((double)(embedder.BatchedTextCount - texts) / Math.Max(1, embedder.BatchCount - batches), 1);
+        Console.WriteLine(JsonSerializer.Serialize(results));
+        return 0;
+    }
+
+    private static double Sequential(TimeSpan duration, Action embed)
+    {
+        embed();
+        long n = 0;
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < duration)
+        {
+            embed();
+            n++;
+        }
+
+        return clock.Elapsed.TotalMilliseconds / n;
+    }
+
+    private static async Task<double> SequentialAsync(TimeSpan duration, Func<Task<EmbeddingResult>> embed)
+    {
+        await embed().ConfigureAwait(false);
+        long n = 0;
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < duration)
+        {
+            await embed().ConfigureAwait(false);
+            n++;
+        }
+
+        return clock.Elapsed.TotalMilliseconds / n;
+    }
+
+    internal static async Task<double> ClosedLoop(TextEmbedder embedder, int callers, bool batched, TimeSpan duration)
+    {
+        long done = 0;
+        var clock = Stopwatch.StartNew();
+        var tasks = new Task[callers];
+        for (int c = 0; c < callers; c++)
+        {
+            int caller = c;
+            tasks[c] = Task.Run(async () =>
+            {
+                for (int i = caller; clock.Elapsed < duration; i += callers)
+                {
+                    string text = Mixed[i % Mixed.Length];
+                    if (batched)
+                    {
+                        await embedder.EmbedAsync(text).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        embedder.Embed(text);
+                    }
+
+                    Interlocked.Increment(ref done);
+                }
+            });
+        }
+
+        await Task.WhenAll(tasks).ConfigureAwait(false);
+        return done / clock.Elapsed.TotalSeconds;
+    }
+}
