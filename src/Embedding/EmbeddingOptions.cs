@@ -17,7 +17,7 @@ public enum ExecutionProviderKind
     Cpu,
 
     /// <summary>
-    /// ONNX Runtime's CUDA execution provider. Needs the GPU build (<c>-p:OnnxRuntimeFlavor=Gpu</c>) and CUDA 12 with cuDNN 9
+    /// ONNX Runtime's CUDA execution provider. Needs the GPU build (<c>-p:OnnxRuntimeFlavor=Gpu</c>) and CUDA 13 with cuDNN 9
     /// on the machine; start-up fails with a message naming what is missing otherwise.
     /// </summary>
     Cuda,

@@ -101,7 +101,7 @@ internal sealed class OnnxEmbeddingModel : IDisposable
             throw new InvalidOperationException(
                 "Embedding:ExecutionProvider is Cuda, but this build of SemCache links the CPU-only ONNX Runtime " +
                 $"(available providers: {string.Join(", ", available)}). Build with 'dotnet build -c Release -p:OnnxRuntimeFlavor=Gpu' " +
-                "(package Microsoft.ML.OnnxRuntime.Gpu.Linux), on a machine with an NVIDIA driver, CUDA 12 and cuDNN 9, or set Embedding:ExecutionProvider to Cpu.");
+                "(package Microsoft.ML.OnnxRuntime.Gpu.Linux), on a machine with an NVIDIA driver, CUDA 13 and cuDNN 9, or set Embedding:ExecutionProvider to Cpu.");
         }
 
         try
@@ -112,7 +112,7 @@ internal sealed class OnnxEmbeddingModel : IDisposable
         {
             throw new InvalidOperationException(
                 $"Embedding:ExecutionProvider is Cuda, but ONNX Runtime could not start CUDA on device {deviceId}: {e.Message} " +
-                "The GPU build needs an NVIDIA driver, the CUDA 12 runtime (libcudart, libcublas, libcublasLt, libcufft) and cuDNN 9 (libcudnn) on the library path.",
+                "The GPU build needs an NVIDIA driver, the CUDA 13 runtime (libcudart, libcublas, libcublasLt, libcufft) and cuDNN 9 (libcudnn) on the library path.",
                 e);
         }
     }

@@ -73,6 +73,35 @@ public sealed class OptionsTests
         InvalidOperationException e = Assert.Throws<InvalidOperationException>(() => TextEmbedder.Create(options));
         Assert.Contains("CPU-only", e.Message, StringComparison.Ordinal);
         Assert.Contains("-p:OnnxRuntimeFlavor=Gpu", e.Message, StringComparison.Ordinal);
-        Assert.Contains("CUDAExecutionProvider", string.Join(',', OrtEnv.Instance().GetAvailableProviders()) + "CUDAExecutionProvider", StringComparison.Ordinal);
+        Assert.Contains("CPUExecutionProvider", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CudaOnTheGpuBuildWithoutAUsableGpuFailsAtStartWithWhatIsMissing()
+    {
+        // Runs in the GPU build (-p:OnnxRuntimeFlavor=Gpu) on a machine without CUDA, as on CI's GPU-less machines.
+        if (!OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider"))
+        {
+            Assert.Skip("This is the CPU build; the GPU build's error path does not apply.");
+        }
+
+        TextEmbedder embedder;
+        try
+        {
+            embedder = TextEmbedder.Create(new EmbeddingOptions { ExecutionProvider = ExecutionProviderKind.Cuda });
+        }
+        catch (InvalidOperationException e)
+        {
+            Assert.Contains("could not start CUDA", e.Message, StringComparison.Ordinal);
+            Assert.Contains("cuDNN 9", e.Message, StringComparison.Ordinal);
+            return;
+        }
+
+        // A machine with a working GPU: the vectors must still be the model's.
+        using (embedder)
+        {
+            Assert.Equal("CUDAExecutionProvider", embedder.ExecutionProvider);
+            Assert.Equal(0.06765693, embedder.Embed("This is an example sentence").Vector[0], 1e-3);
+        }
     }
 }
