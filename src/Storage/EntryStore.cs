@@ -1,0 +1,2042 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO.Hashing;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using FASTER.core;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using FasterSession = FASTER.core.ClientSession<FASTER.core.SpanByte, FASTER.core.SpanByte, FASTER.core.SpanByte, FASTER.core.SpanByteAndMemory, FASTER.core.Empty, FASTER.core.SpanByteFunctions<FASTER.core.Empty>>;
+
+[module: System.Runtime.CompilerServices.SkipLocalsInit]
+
+namespace SemCache.Storage;
+
+/// <summary>
+/// The cache's entry store: every entry as a versioned binary record in a FASTER KV hybrid log (id → record), an
+/// in-memory directory (exact key → id, TTL and recency per entry), a write-ahead log (FASTER Log) for durability between
+/// checkpoints, TTLs with a background sweep, capacity limits with eviction, and recovery of all of it at start-up.
+/// </summary>
+/// <remarks>
+/// <para>Data directory layout: <c>FORMAT</c> (store format version), <c>kv/</c> (FASTER hybrid log segments),
+/// <c>kv-checkpoints/</c> (FASTER index and log checkpoints), <c>wal/</c> (write-ahead log and its commit records),
+/// <c>checkpoints/</c> (one manifest and one directory snapshot per checkpoint; the newest two are kept).</para>
+/// <para>Durability: every mutation is appended to the write-ahead log under the write lock, then applied to FASTER and
+/// the directory, so the log order is the apply order. A checkpoint captures, under the same lock, the directory and the
+/// log address; the FASTER checkpoint that follows holds at least every change before that address. Recovery restores
+/// the FASTER checkpoint and the directory snapshot, then replays the log from that address — an idempotent
+/// last-writer-wins replay. <see cref="DurabilityMode.Strict"/> makes each Set wait for a log commit; commits are
+/// grouped: the writer that completes the expected batch (as many writers as shared the previous commit) issues one
+/// commit of the log tail for all of them, and a fallback loop commits a batch that does not fill up within 2 ms.</para>
+/// <para>The write-ahead log was chosen over per-batch FASTER checkpoints for group commit because a log commit writes
+/// only the appended bytes plus a small commit record, while even an incremental fold-over checkpoint walks FASTER's
+/// checkpoint state machine, writes metadata files and makes the whole log read-only each time.</para>
+/// </remarks>
+public sealed class EntryStore : IAsyncDisposable
+{
+    private const string FormatFileName = "FORMAT";
+    private const int StoreFormatVersion = 1;
+    private const int KvSegmentSizeBits = 28;
+    private const byte OpSet = 1;
+    private const byte OpDelete = 2;
+    private const int OpHeaderSize = 9; // op byte + log sequence number: replay detects a hole in the log by a gap in the numbers
+
+    private readonly EntryStoreOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly IEntryStoreObserver? _observer;
+    private readonly string _kvDirectory;
+    private readonly string _kvCheckpointDirectory;
+    private readonly string _walDirectory;
+    private readonly string _checkpointDirectory;
+    private readonly Lock _writeLock = new();
+    private readonly SemaphoreSlim _checkpointGate = new(1, 1);
+    private readonly SpanByteFunctions<Empty> _functions = new();
+    private readonly ConcurrentQueue<FasterSession> _readers = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly SemaphoreSlim _commitSignal = new(0, int.MaxValue);
+    private readonly Random _sampler = new(0x5E5C);
+    private readonly List<CheckpointManifest> _retained = [];
+    private readonly List<Task> _background = [];
+
+    private FasterKV<SpanByte, SpanByte>? _kv;
+    private IDevice? _kvDevice;
+    private FasterSession? _writer;
+    private FasterLog? _wal;
+    private IDevice? _walDevice;
+    private FileStream? _directoryLock;
+    private EntryDirectory _directory = new();
+    private long _lastId;
+    private long _lastLsn;
+    private long _checkpointSequence;
+    private bool _closing;
+    private bool _opened;
+    private int _disposed;
+    private int _activeReads;
+
+    private long _sets;
+    private long _replacements;
+    private long _hits;
+    private long _misses;
+    private long _deletes;
+    private long _expirations;
+    private long _evictions;
+    private long _checkpoints;
+    private long _walCommits;
+    private long _periodicBackpressureAddress;
+    private int _pendingArrivals;
+    private int _expectedBatch = 1;
+    private int _commitInFlight;
+    private long _corruptRecords;
+
+    private EntryStore(EntryStoreOptions options, IEntryStoreObserver? observer, ILogger? logger, TimeProvider? timeProvider)
+    {
+        _options = options;
+        _observer = observer;
+        _logger = logger ?? NullLogger.Instance;
+        _time = timeProvider ?? TimeProvider.System;
+        var root = Path.GetFullPath(options.DataDirectory);
+        _kvDirectory = Path.Combine(root, "kv");
+        _kvCheckpointDirectory = Path.Combine(root, "kv-checkpoints");
+        _walDirectory = Path.Combine(root, "wal");
+        _checkpointDirectory = Path.Combine(root, "checkpoints");
+        Recovery = new RecoveryReport();
+    }
+
+    /// <summary>What the open found and restored; the engine uses it to decide whether its index snapshot matches.</summary>
+    public RecoveryReport Recovery { get; private set; }
+
+    /// <summary>Number of live entries (expired entries not yet swept included).</summary>
+    public long Count => Volatile.Read(ref _directory).Count;
+
+    /// <summary>The hash of a namespace as the store keeps it (and reports it in <see cref="RemovedEntry.NamespaceHash"/>).</summary>
+    /// <param name="ns">The namespace.</param>
+    /// <returns>Its 64-bit hash.</returns>
+    public static ulong NamespaceHashOf(string ns)
+    {
+        ArgumentNullException.ThrowIfNull(ns);
+        return EntryRecord.NamespaceHash(ns);
+    }
+
+    /// <summary>Number of live entries in one namespace (a scan of the in-memory directory: for statistics, not hot paths).</summary>
+    /// <param name="ns">The namespace.</param>
+    /// <returns>Its entry count.</returns>
+    public long CountInNamespace(string ns)
+    {
+        var hash = NamespaceHashOf(ns);
+        lock (_writeLock)
+        {
+            var directory = _directory;
+            long count = 0;
+            for (var slot = 0; slot < directory.Count; slot++)
+            {
+                if (directory[slot].NamespaceHash == hash)
+                {
+                    count++;
+                }
+            }
+
+            return count;
+        }
+    }
+
+    /// <summary>Serialized bytes of the live entries (what <see cref="EntryStoreOptions.MaxBytes"/> limits).</summary>
+    public long Bytes => Volatile.Read(ref _directory).Bytes;
+
+    /// <summary>Sequence of the newest completed checkpoint.</summary>
+    public long CheckpointSequence => Interlocked.Read(ref _checkpointSequence);
+
+    /// <summary>The options the store runs with.</summary>
+    public EntryStoreOptions Options => _options;
+
+    /// <summary>Opens the store in <see cref="EntryStoreOptions.DataDirectory"/>, creating it or recovering what it holds.</summary>
+    /// <param name="options">Options; validated first.</param>
+    /// <param name="observer">Receives removals (eviction, expiry, deletes, replacements) and checkpoint captures; may be null.</param>
+    /// <param name="logger">Logger; null for none.</param>
+    /// <param name="timeProvider">Clock for TTLs and the sweep; <see cref="TimeProvider.System"/> when null.</param>
+    /// <param name="cancellationToken">Cancels the open.</param>
+    /// <returns>The open store; <see cref="Recovery"/> says what was recovered.</returns>
+    /// <exception cref="ArgumentException">An option is invalid.</exception>
+    /// <exception cref="EntryStoreCorruptedException">The directory is damaged and <see cref="EntryStoreOptions.OnUnrecoverableData"/> is <see cref="UnrecoverableDataPolicy.Fail"/>.</exception>
+    /// <exception cref="EntryStoreVersionException">The directory was written in another format version.</exception>
+    public static async Task<EntryStore> OpenAsync(EntryStoreOptions options, IEntryStoreObserver? observer = null, ILogger? logger = null, TimeProvider? timeProvider = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var store = new EntryStore(options, observer, logger, timeProvider);
+        try
+        {
+            await store.OpenCoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            store.DisposeResources();
+            throw;
+        }
+
+        store._opened = true;
+        store.StartBackgroundTasks();
+        return store;
+    }
+
+    // ================================================================================================================
+    // Writes
+    // ================================================================================================================
+
+    /// <summary>
+    /// Stores an entry under its exact key, replacing any live entry with the same key. Returns once the entry is visible
+    /// to reads and, in <see cref="DurabilityMode.Strict"/>, durable.
+    /// </summary>
+    /// <param name="key">Exact-match key.</param>
+    /// <param name="entry">The entry; its Id, CreatedUnixMs and ExpiresUnixMs are assigned by the store.</param>
+    /// <param name="ttl">Time to live; <see cref="EntryStoreOptions.DefaultTtl"/> when null, clamped to <see cref="EntryStoreOptions.MaxTtl"/>.</param>
+    /// <param name="cancellationToken">Cancels waiting for durability (the entry is stored either way).</param>
+    /// <returns>The assigned id and times, and the replaced id if any.</returns>
+    public ValueTask<SetResult> SetAsync(ExactKey key, CacheEntry entry, TimeSpan? ttl = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        ValidateEntry(key, entry, ttl);
+        var nowMs = NowMs();
+        var ttlMs = (long)Math.Min((ttl ?? _options.DefaultTtl).TotalMilliseconds, _options.MaxTtl.TotalMilliseconds);
+        var size = EntryRecord.Measure(entry, key);
+        if (size > _options.MaxEntryBytes)
+        {
+            throw new ArgumentException($"The entry serializes to {size} bytes, more than MaxEntryBytes ({_options.MaxEntryBytes}).", nameof(entry));
+        }
+
+        var exactHash = key.Hash();
+        var namespaceHash = EntryRecord.NamespaceHash(entry.Namespace);
+        var buffer = ArrayPool<byte>.Shared.Rent(size + OpHeaderSize);
+        RemovedBuffer removed = default;
+        SetResult result;
+        long walEnd;
+        try
+        {
+            var id = (ulong)Interlocked.Increment(ref _lastId);
+            buffer[0] = OpSet;
+            var record = buffer.AsSpan(OpHeaderSize, size);
+            EntryRecord.Write(record, entry, key, id, nowMs, nowMs + ttlMs);
+            lock (_writeLock)
+            {
+                ObjectDisposedException.ThrowIf(_closing, this);
+                BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(1), ++_lastLsn);
+                _wal?.Enqueue(buffer.AsSpan(0, size + OpHeaderSize));
+                var meta = new EntryMeta
+                {
+                    Id = id,
+                    ExactHash = exactHash,
+                    Partition = key.Partition,
+                    NamespaceHash = namespaceHash,
+                    CreatedMs = nowMs,
+                    ExpiresMs = nowMs + ttlMs,
+                    TtlMs = ttlMs,
+                    LastHitMs = nowMs,
+                    Bytes = size,
+                };
+                var replaced = ApplySet(record, meta);
+                if (replaced is not null)
+                {
+                    removed.Add(new RemovedEntry(replaced.Id, replaced.Partition, RemovalReason.Replaced, replaced.NamespaceHash));
+                }
+
+                EvictIfNeeded(meta, ref removed);
+                walEnd = _wal?.TailAddress ?? 0;
+                result = new SetResult(id, nowMs, nowMs + ttlMs, replaced?.Id);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        Interlocked.Increment(ref _sets);
+        if (result.Replaced)
+        {
+            Interlocked.Increment(ref _replacements);
+        }
+
+        Notify(ref removed);
+        if (_options.Durability == DurabilityMode.Periodic && _wal is { } wal)
+        {
+            // Backpressure: the commit issued one interval ago covering this address has not completed yet.
+            var behind = Volatile.Read(ref _periodicBackpressureAddress);
+            if (wal.CommittedUntilAddress < behind)
+            {
+                var commit = wal.WaitForCommitAsync(behind, 0, cancellationToken);
+                if (!commit.IsCompletedSuccessfully)
+                {
+                    return AwaitCommit(commit, result);
+                }
+            }
+        }
+        else if (_options.Durability == DurabilityMode.Strict)
+        {
+            var commit = WaitForCommitAsync(walEnd, cancellationToken);
+            if (!commit.IsCompletedSuccessfully)
+            {
+                return AwaitCommit(commit, result);
+            }
+        }
+
+        return new ValueTask<SetResult>(result);
+
+        static async ValueTask<SetResult> AwaitCommit(ValueTask commit, SetResult result)
+        {
+            await commit.ConfigureAwait(false);
+            return result;
+        }
+    }
+
+    private static void ValidateEntry(in ExactKey key, CacheEntry entry, TimeSpan? ttl)
+    {
+        if (key.Text.Length > ExactKey.MaxTextBytes)
+        {
+            throw new ArgumentException($"The exact key is {key.Text.Length} bytes; at most {ExactKey.MaxTextBytes} are allowed.", nameof(key));
+        }
+
+        if (entry.ContextFingerprint.Length > 255)
+        {
+            throw new ArgumentException($"ContextFingerprint is {entry.ContextFingerprint.Length} bytes; at most 255 are allowed.", nameof(entry));
+        }
+
+        if (entry.Attributes.Count > ushort.MaxValue)
+        {
+            throw new ArgumentException($"The entry has {entry.Attributes.Count} attributes; at most {ushort.MaxValue} are allowed.", nameof(entry));
+        }
+
+        if (ttl is { } t && t <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ttl), t, "A time to live must be positive.");
+        }
+    }
+
+    /// <summary>Deletes an entry by id.</summary>
+    /// <param name="id">The entry's id.</param>
+    /// <param name="cancellationToken">Cancels waiting for durability.</param>
+    /// <returns>True if a live entry was deleted.</returns>
+    public async ValueTask<bool> DeleteAsync(ulong id, CancellationToken cancellationToken = default)
+    {
+        RemovedBuffer removed = default;
+        long walEnd;
+        lock (_writeLock)
+        {
+            ObjectDisposedException.ThrowIf(_closing, this);
+            if (!_directory.TryGetById(id, out var meta))
+            {
+                return false;
+            }
+
+            RemoveCore(meta, RemovalReason.Deleted, ref removed);
+            walEnd = _wal?.TailAddress ?? 0;
+        }
+
+        Interlocked.Increment(ref _deletes);
+        Notify(ref removed);
+        if (_options.Durability == DurabilityMode.Strict)
+        {
+            await WaitForCommitAsync(walEnd, cancellationToken).ConfigureAwait(false);
+        }
+
+        return true;
+    }
+
+    /// <summary>Deletes every entry whose exact key has the given partition hash.</summary>
+    /// <param name="partition">Partition hash.</param>
+    /// <param name="cancellationToken">Cancels waiting for durability.</param>
+    /// <returns>How many entries were deleted.</returns>
+    public ValueTask<int> DeletePartitionAsync(ulong partition, CancellationToken cancellationToken = default) =>
+        DeleteWhereAsync(static (meta, p) => meta.Partition == p, partition, cancellationToken);
+
+    /// <summary>Deletes every entry of a namespace.</summary>
+    /// <param name="ns">The namespace.</param>
+    /// <param name="cancellationToken">Cancels waiting for durability.</param>
+    /// <returns>How many entries were deleted.</returns>
+    public ValueTask<int> DeleteNamespaceAsync(string ns, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(ns);
+        return DeleteWhereAsync(static (meta, h) => meta.NamespaceHash == h, EntryRecord.NamespaceHash(ns), cancellationToken);
+    }
+
+    private async ValueTask<int> DeleteWhereAsync(Func<EntryMeta, ulong, bool> match, ulong argument, CancellationToken cancellationToken)
+    {
+        RemovedBuffer removed = default;
+        long walEnd;
+        lock (_writeLock)
+        {
+            ObjectDisposedException.ThrowIf(_closing, this);
+            for (var slot = _directory.Count - 1; slot >= 0; slot--)
+            {
+                var meta = _directory[slot];
+                if (match(meta, argument))
+                {
+                    RemoveCore(meta, RemovalReason.Deleted, ref removed);
+                }
+            }
+
+            walEnd = _wal?.TailAddress ?? 0;
+        }
+
+        var count = removed.Count;
+        Interlocked.Add(ref _deletes, count);
+        Notify(ref removed);
+        if (count > 0 && _options.Durability == DurabilityMode.Strict)
+        {
+            await WaitForCommitAsync(walEnd, cancellationToken).ConfigureAwait(false);
+        }
+
+        return count;
+    }
+
+    /// <summary>
+    /// Removes every expired entry now (the background sweep calls this every <see cref="EntryStoreOptions.SweepInterval"/>)
+    /// and reports them to the observer.
+    /// </summary>
+    /// <returns>How many entries were removed.</returns>
+    public int SweepExpired()
+    {
+        var nowMs = NowMs();
+        var total = 0;
+        bool more;
+        do
+        {
+            // In chunks, so that a mass expiry does not hold the write lock for long.
+            RemovedBuffer removed = default;
+            lock (_writeLock)
+            {
+                if (_closing)
+                {
+                    return total;
+                }
+
+                more = SweepLocked(nowMs, ref removed, SweepChunk);
+            }
+
+            var count = removed.Count;
+            total += count;
+            Interlocked.Add(ref _expirations, count);
+            Notify(ref removed);
+        }
+        while (more);
+
+        if (total > 0)
+        {
+            Log.Swept(_logger, total);
+        }
+
+        return total;
+    }
+
+    private const int SweepChunk = 4096;
+
+    /// <summary>Removes expired entries, at most <paramref name="limit"/>; returns true if it stopped at the limit.</summary>
+    private bool SweepLocked(long nowMs, ref RemovedBuffer removed, int limit = int.MaxValue)
+    {
+        // Backwards: removal moves the last slot into the hole, and that slot has been visited already.
+        for (var slot = _directory.Count - 1; slot >= 0; slot--)
+        {
+            var meta = _directory[slot];
+            if (Volatile.Read(ref meta.ExpiresMs) <= nowMs)
+            {
+                RemoveCore(meta, RemovalReason.Expired, ref removed);
+                if (removed.Count >= limit)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    // ---- write internals (write lock held) -----------------------------------------------------------------------
+
+    private EntryMeta? ApplySet(ReadOnlySpan<byte> record, EntryMeta meta)
+    {
+        UpsertRecord(meta.Id, record);
+        var replaced = _directory.Add(meta);
+        if (replaced is not null)
+        {
+            DeleteRecord(replaced.Id);
+        }
+
+        return replaced;
+    }
+
+    private void RemoveCore(EntryMeta meta, RemovalReason reason, ref RemovedBuffer removed)
+    {
+        var lsn = ++_lastLsn;
+        if (_wal is not null)
+        {
+            Span<byte> op = stackalloc byte[OpHeaderSize + 8];
+            op[0] = OpDelete;
+            BinaryPrimitives.WriteInt64LittleEndian(op[1..], lsn);
+            BinaryPrimitives.WriteUInt64LittleEndian(op[OpHeaderSize..], meta.Id);
+            _wal.Enqueue(op);
+        }
+
+        DeleteRecord(meta.Id);
+        _directory.Remove(meta);
+        removed.Add(new RemovedEntry(meta.Id, meta.Partition, reason, meta.NamespaceHash));
+    }
+
+    private void EvictIfNeeded(EntryMeta justAdded, ref RemovedBuffer removed)
+    {
+        var maxEntries = _options.MaxEntries;
+        var maxBytes = _options.MaxBytes;
+        while ((maxEntries > 0 && _directory.Count > maxEntries) || (maxBytes > 0 && _directory.Bytes > maxBytes))
+        {
+            var victim = ChooseVictim(justAdded);
+            if (victim is null)
+            {
+                break;
+            }
+
+            RemoveCore(victim, RemovalReason.Evicted, ref removed);
+            Interlocked.Increment(ref _evictions);
+        }
+    }
+
+    /// <summary>
+    /// Sampled eviction (as Redis does): the best of <see cref="EntryStoreOptions.EvictionSampleSize"/> random entries,
+    /// exact when the store holds no more than that. O(sample) per eviction, no list to maintain on every hit.
+    /// </summary>
+    private EntryMeta? ChooseVictim(EntryMeta exclude)
+    {
+        var count = _directory.Count;
+        var sample = _options.EvictionSampleSize;
+        EntryMeta? best = null;
+        long bestKey = long.MaxValue;
+        var exhaustive = count <= sample;
+        var draws = exhaustive ? count : sample;
+        for (var i = 0; i < draws; i++)
+        {
+            var meta = _directory[exhaustive ? i : _sampler.Next(count)];
+            if (ReferenceEquals(meta, exclude))
+            {
+                continue;
+            }
+
+            var key = _options.Eviction == EvictionPolicy.Oldest ? meta.CreatedMs : Volatile.Read(ref meta.LastHitMs);
+            if (best is null || key < bestKey || (key == bestKey && meta.Id < best.Id))
+            {
+                best = meta;
+                bestKey = key;
+            }
+        }
+
+        if (best is null && !exhaustive)
+        {
+            // Every draw hit the excluded entry: fall back to an exhaustive pass.
+            for (var i = 0; i < count; i++)
+            {
+                if (!ReferenceEquals(_directory[i], exclude))
+                {
+                    return _directory[i];
+                }
+            }
+        }
+
+        return best;
+    }
+
+    [SkipLocalsInit]
+    private unsafe void UpsertRecord(ulong id, ReadOnlySpan<byte> record)
+    {
+        var keyBytes = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(new Span<byte>(keyBytes, 8), id);
+        var key = SpanByte.FromPointer(keyBytes, 8);
+        fixed (byte* p = record)
+        {
+            var value = SpanByte.FromPointer(p, record.Length);
+            _writer!.Upsert(ref key, ref value);
+        }
+    }
+
+    [SkipLocalsInit]
+    private unsafe void DeleteRecord(ulong id)
+    {
+        var keyBytes = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(new Span<byte>(keyBytes, 8), id);
+        var key = SpanByte.FromPointer(keyBytes, 8);
+        _writer!.Delete(ref key);
+    }
+
+    // ================================================================================================================
+    // Reads
+    // ================================================================================================================
+
+    /// <summary>Looks an entry up by exact key. Never returns an expired entry.</summary>
+    /// <param name="key">The exact key.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The entry, or null.</returns>
+    public ValueTask<CacheEntry?> GetByExactKeyAsync(ExactKey key, CancellationToken cancellationToken = default)
+    {
+        if (!Volatile.Read(ref _directory).TryGetByExactKey(key.Hash(), out var meta))
+        {
+            Interlocked.Increment(ref _misses);
+            return new ValueTask<CacheEntry?>((CacheEntry?)null);
+        }
+
+        return ReadEntryAsync(meta, key, checkKey: true, cancellationToken);
+    }
+
+    /// <summary>Looks an entry up by id (as found by the vector index). Never returns an expired entry.</summary>
+    /// <param name="id">The entry id.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The entry, or null.</returns>
+    public ValueTask<CacheEntry?> GetByIdAsync(ulong id, CancellationToken cancellationToken = default)
+    {
+        if (!Volatile.Read(ref _directory).TryGetById(id, out var meta))
+        {
+            Interlocked.Increment(ref _misses);
+            return new ValueTask<CacheEntry?>((CacheEntry?)null);
+        }
+
+        return ReadEntryAsync(meta, default, checkKey: false, cancellationToken);
+    }
+
+    private async ValueTask<CacheEntry?> ReadEntryAsync(EntryMeta meta, ExactKey key, bool checkKey, CancellationToken cancellationToken)
+    {
+        EnterRead();
+        try
+        {
+            return await ReadEntryCoreAsync(meta, key, checkKey, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _activeReads);
+        }
+    }
+
+    /// <summary>Registers a read so that shutdown waits for it before it closes FASTER under it.</summary>
+    private void EnterRead()
+    {
+        Interlocked.Increment(ref _activeReads);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            Interlocked.Decrement(ref _activeReads);
+            ObjectDisposedException.ThrowIf(true, this);
+        }
+    }
+
+    private async ValueTask<CacheEntry?> ReadEntryCoreAsync(EntryMeta meta, ExactKey key, bool checkKey, CancellationToken cancellationToken)
+    {
+        var nowMs = NowMs();
+        if (Volatile.Read(ref meta.ExpiresMs) <= nowMs)
+        {
+            Interlocked.Increment(ref _misses);
+            return null;
+        }
+
+        var session = RentReader();
+        SpanByteAndMemory output;
+        bool found;
+        try
+        {
+            (found, output) = await ReadRawAsync(session, meta.Id, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _readers.Enqueue(session);
+        }
+
+        if (!found)
+        {
+            // Deleted between the directory lookup and the read.
+            Interlocked.Increment(ref _misses);
+            output.Memory?.Dispose();
+            return null;
+        }
+
+        try
+        {
+            var record = output.IsSpanByte ? output.SpanByte.AsReadOnlySpan() : output.Memory.Memory.Span[..output.Length];
+            if (!EntryRecord.TryReadHeader(record, out var header, out var problem) || header.Id != meta.Id)
+            {
+                Interlocked.Increment(ref _corruptRecords);
+                Interlocked.Increment(ref _misses);
+                Log.CorruptRecord(_logger, meta.Id, problem ?? $"record holds id {header.Id}");
+                return null;
+            }
+
+            if (checkKey && !key.Matches(header.Partition, EntryRecord.ExactKeyText(record)))
+            {
+                // 128-bit hash collision: a different exact key. A miss, not a wrong answer.
+                Interlocked.Increment(ref _misses);
+                return null;
+            }
+
+            if (_options.SlidingExpiration)
+            {
+                Volatile.Write(ref meta.ExpiresMs, nowMs + meta.TtlMs);
+            }
+
+            if (_options.Eviction == EvictionPolicy.LeastRecentlyHit)
+            {
+                Volatile.Write(ref meta.LastHitMs, nowMs);
+            }
+
+            Interlocked.Increment(ref _hits);
+            return EntryRecord.Decode(record, Volatile.Read(ref meta.ExpiresMs));
+        }
+        finally
+        {
+            output.Memory?.Dispose();
+        }
+    }
+
+    [SkipLocalsInit]
+    private static unsafe ValueTask<(bool Found, SpanByteAndMemory Output)> ReadRawAsync(FasterSession session, ulong id, CancellationToken cancellationToken)
+    {
+        var keyBytes = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(new Span<byte>(keyBytes, 8), id);
+        var key = SpanByte.FromPointer(keyBytes, 8);
+        SpanByteAndMemory output = default;
+        var status = session.Read(ref key, ref output);
+        if (!status.IsPending)
+        {
+            return new ValueTask<(bool, SpanByteAndMemory)>((status.Found, output));
+        }
+
+        // The record is on disk and FASTER has issued the read; complete it asynchronously.
+        return CompletePendingReadAsync(session, cancellationToken);
+    }
+
+    private static async ValueTask<(bool Found, SpanByteAndMemory Output)> CompletePendingReadAsync(FasterSession session, CancellationToken cancellationToken)
+    {
+        await session.ReadyToCompletePendingAsync(cancellationToken).ConfigureAwait(false);
+        session.CompletePendingWithOutputs(out var outputs, wait: true);
+        using (outputs)
+        {
+            return TakeCompleted(outputs);
+        }
+    }
+
+    private static (bool Found, SpanByteAndMemory Output) TakeCompleted(CompletedOutputIterator<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty> outputs)
+    {
+        if (!outputs.Next())
+        {
+            return (false, default);
+        }
+
+        ref var completed = ref outputs.Current;
+        var result = (completed.Status.Found, completed.Output);
+        completed.Output = default; // ownership of the rented memory moves to the caller
+        return result;
+    }
+
+    private FasterSession RentReader() => _readers.TryDequeue(out var session) ? session : _kv!.For(_functions).NewSession<SpanByteFunctions<Empty>>();
+
+    /// <summary>
+    /// Enumerates the live entries with their vectors, in log order, by a sequential scan of the hybrid log (fast even when
+    /// most of it is on disk). For rebuilding the vector index after recovery when its snapshot does not match.
+    /// Entries added or removed during the enumeration may or may not appear.
+    /// </summary>
+    /// <returns>The live entries.</returns>
+    public IEnumerable<LiveEntry> EnumerateLiveEntries()
+    {
+        EnterRead();
+        try
+        {
+            var seen = new HashSet<ulong>();
+            var directory = Volatile.Read(ref _directory);
+            using var iterator = _kv!.Log.Scan(_kv.Log.BeginAddress, _kv.Log.TailAddress);
+            while (iterator.GetNext(out var recordInfo))
+            {
+                if (recordInfo.Tombstone)
+                {
+                    continue;
+                }
+
+                var live = TryReadLive(iterator, directory, seen);
+                if (live is { } entry)
+                {
+                    yield return entry;
+                }
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _activeReads);
+        }
+    }
+
+    private LiveEntry? TryReadLive(IFasterScanIterator<SpanByte, SpanByte> iterator, EntryDirectory directory, HashSet<ulong> seen)
+    {
+        ref var key = ref iterator.GetKey();
+        if (key.Length != 8)
+        {
+            return null;
+        }
+
+        var id = BinaryPrimitives.ReadUInt64LittleEndian(key.AsReadOnlySpan());
+        if (!directory.TryGetById(id, out var meta) || !seen.Add(id))
+        {
+            return null;
+        }
+
+        ref var value = ref iterator.GetValue();
+        var record = value.AsReadOnlySpan();
+        if (!EntryRecord.TryReadHeader(record, out var header, out var problem) || header.Id != id)
+        {
+            Interlocked.Increment(ref _corruptRecords);
+            Log.CorruptRecord(_logger, id, problem ?? "id mismatch");
+            return null;
+        }
+
+        return new LiveEntry(id, meta.Partition, EntryRecord.ReadVector(record));
+    }
+
+    /// <summary>Current counters.</summary>
+    /// <returns>A snapshot of the statistics.</returns>
+    public EntryStoreStatistics GetStatistics()
+    {
+        var directory = Volatile.Read(ref _directory);
+        return new EntryStoreStatistics(
+            directory.Count,
+            directory.Bytes,
+            Interlocked.Read(ref _sets),
+            Interlocked.Read(ref _replacements),
+            Interlocked.Read(ref _hits),
+            Interlocked.Read(ref _misses),
+            Interlocked.Read(ref _deletes),
+            Interlocked.Read(ref _expirations),
+            Interlocked.Read(ref _evictions),
+            Interlocked.Read(ref _checkpoints),
+            Interlocked.Read(ref _walCommits),
+            Interlocked.Read(ref _corruptRecords));
+    }
+
+    // ================================================================================================================
+    // Durability: group commit and checkpoints
+    // ================================================================================================================
+
+    private ValueTask WaitForCommitAsync(long untilAddress, CancellationToken cancellationToken)
+    {
+        var wal = _wal!;
+        if (wal.CommittedUntilAddress >= untilAddress)
+        {
+            return default;
+        }
+
+        // Group commit. The writer that completes the expected batch issues the commit itself, inline: no hand-off to
+        // another thread, whose scheduling delay would add to every Set's latency. A batch that does not fill up is
+        // committed by the fallback loop after at most MaxGather.
+        var arrived = Interlocked.Increment(ref _pendingArrivals);
+        if (arrived >= Volatile.Read(ref _expectedBatch))
+        {
+            TryIssueCommit();
+        }
+        else if (arrived == 1)
+        {
+            _commitSignal.Release();
+        }
+
+        return wal.WaitForCommitAsync(untilAddress, 0, cancellationToken);
+    }
+
+    /// <summary>Issues a commit for everything appended so far, unless one is being written (then its completion will).</summary>
+    private void TryIssueCommit()
+    {
+        var wal = _wal;
+        if (wal is null || Interlocked.CompareExchange(ref _commitInFlight, 1, 0) != 0)
+        {
+            return;
+        }
+
+        var batch = Interlocked.Exchange(ref _pendingArrivals, 0);
+        if (batch == 0)
+        {
+            Volatile.Write(ref _commitInFlight, 0);
+            return;
+        }
+
+        // Expect the writers of this batch back for the next one: a steady set of N writers then shares every commit,
+        // instead of the ones released by a commit arriving just after the next was issued and waiting two commits.
+        Volatile.Write(ref _expectedBatch, batch);
+        _ = CommitBatchAsync(wal);
+    }
+
+    private async Task CommitBatchAsync(FasterLog wal)
+    {
+        try
+        {
+            var target = wal.TailAddress;
+            wal.Commit(spinWait: false);
+            await wal.WaitForCommitAsync(target, 0, CancellationToken.None).ConfigureAwait(false);
+            Interlocked.Increment(ref _walCommits);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not ObjectDisposedException)
+        {
+            Log.BackgroundFailure(_logger, ex, "group commit");
+        }
+        finally
+        {
+            Volatile.Write(ref _commitInFlight, 0);
+        }
+
+        // Writers that arrived while this commit was written: commit them now if the batch is complete; otherwise the
+        // remaining writers' arrivals or the fallback loop will.
+        var pending = Volatile.Read(ref _pendingArrivals);
+        if (pending > 0 && pending >= Volatile.Read(ref _expectedBatch))
+        {
+            TryIssueCommit();
+        }
+        else if (pending > 0)
+        {
+            _commitSignal.Release();
+        }
+    }
+
+    /// <summary>
+    /// Strict mode's fallback committer: when a batch has not filled up (fewer writers than last time), it commits what
+    /// is there after at most <see cref="MaxGather"/>, and lowers the expected batch size to what actually came.
+    /// </summary>
+    private async Task GroupCommitLoopAsync(CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await _commitSignal.WaitAsync(stopping).ConfigureAwait(false);
+                await Task.Delay(MaxGather, stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            while (_commitSignal.Wait(0, CancellationToken.None))
+            {
+            }
+
+            if (Volatile.Read(ref _pendingArrivals) > 0)
+            {
+                Volatile.Write(ref _expectedBatch, Math.Max(1, Volatile.Read(ref _pendingArrivals)));
+                TryIssueCommit();
+                if (Volatile.Read(ref _pendingArrivals) > 0)
+                {
+                    _commitSignal.Release(); // a commit was in flight: look again after another gather period
+                }
+            }
+        }
+    }
+
+    /// <summary>Longest a Strict commit waits for more writers to join it.</summary>
+    private static readonly TimeSpan MaxGather = TimeSpan.FromMilliseconds(2);
+
+    /// <summary>
+    /// Periodic mode's committer: issues a commit every <see cref="EntryStoreOptions.CommitInterval"/> without waiting for
+    /// it, and records the log tail it covers. If the commit issued one interval earlier has still not completed (the
+    /// device is slower than the write rate), Sets wait for it — backpressure that keeps the loss window of a crash
+    /// near one interval instead of letting it grow without bound.
+    /// </summary>
+    private async Task PeriodicCommitLoopAsync(CancellationToken stopping)
+    {
+        var wal = _wal!;
+        using var timer = new PeriodicTimer(_options.CommitInterval);
+        long previousTarget = 0;
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
+            {
+                Volatile.Write(ref _periodicBackpressureAddress, previousTarget);
+                var target = wal.TailAddress;
+                if (wal.CommittedUntilAddress < target)
+                {
+                    wal.Commit(spinWait: false);
+                    Interlocked.Increment(ref _walCommits);
+                }
+
+                previousTarget = target;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception ex)
+        {
+            Log.BackgroundFailure(_logger, ex, "periodic commit");
+        }
+    }
+
+    private async Task CheckpointLoopAsync(CancellationToken stopping)
+    {
+        using var timer = new PeriodicTimer(_options.CheckpointInterval);
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                if (!await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
+                {
+                    break;
+                }
+
+                if (_options.LogCompactionRatio > 0)
+                {
+                    var span = _kv!.Log.TailAddress - _kv.Log.BeginAddress;
+                    if (span > 64L << 20 && span > _options.LogCompactionRatio * Bytes && await CompactAsync(stopping).ConfigureAwait(false) > 0)
+                    {
+                        // FASTER's next checkpoint deletes the segments before the new begin address, which the older
+                        // retained checkpoint still points into; a second checkpoint makes both retained ones post-compaction.
+                        await CheckpointAsync(stopping).ConfigureAwait(false);
+                    }
+                }
+
+                await CheckpointAsync(stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                Log.BackgroundFailure(_logger, ex, "checkpoint");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Compacts the hybrid log: live records below its read-only boundary are copied to the tail and the log's begin
+    /// address moves past them; the next checkpoint deletes the files before it. Until a second checkpoint has been taken,
+    /// recovery cannot fall back to a checkpoint from before the compaction (the periodic compaction takes both at once).
+    /// Runs beside reads and writes; the periodic checkpoint runs it when <see cref="EntryStoreOptions.LogCompactionRatio"/>
+    /// says so.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels waiting for a checkpoint in progress.</param>
+    /// <returns>Bytes of log address space reclaimed.</returns>
+    public async Task<long> CompactAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        await _checkpointGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var kv = _kv!;
+            var before = kv.Log.BeginAddress;
+            var until = kv.Log.SafeReadOnlyAddress;
+            if (until <= before)
+            {
+                return 0;
+            }
+
+            var session = RentReader();
+            try
+            {
+                // Lookup compaction checks each record against the index instead of building a temporary store of the
+                // whole range: bounded memory whatever the log size.
+                session.Compact(until, CompactionType.Lookup);
+            }
+            finally
+            {
+                _readers.Enqueue(session);
+            }
+
+            return kv.Log.BeginAddress - before;
+        }
+        finally
+        {
+            _checkpointGate.Release();
+        }
+    }
+
+    private async Task SweepLoopAsync(CancellationToken stopping)
+    {
+        using var timer = new PeriodicTimer(_options.SweepInterval, _time);
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                if (!await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
+                {
+                    break;
+                }
+
+                SweepExpired();
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                Log.BackgroundFailure(_logger, ex, "expiry sweep");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Takes a checkpoint of the records (FASTER fold-over checkpoint of index and log) and the directory, then trims the
+    /// write-ahead log to what the previous retained checkpoint still needs. Taken periodically and on graceful shutdown.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels waiting for a checkpoint already in progress.</param>
+    /// <returns>The checkpoint's sequence number (for the index snapshot header) and size.</returns>
+    public async Task<CheckpointInfo> CheckpointAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        await _checkpointGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await CheckpointCoreAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _checkpointGate.Release();
+        }
+    }
+
+    private async Task<CheckpointInfo> CheckpointCoreAsync()
+    {
+        var started = Stopwatch.GetTimestamp();
+        long sequence;
+        byte[] snapshot;
+        long walAddress;
+        long kvTail;
+        long entries;
+        Guid token;
+        lock (_writeLock)
+        {
+            // Every change before walAddress has been applied to FASTER (changes are applied under this lock), so the
+            // FASTER checkpoint initiated here contains all of them; it may contain later ones too, which replay
+            // re-applies idempotently.
+            sequence = _checkpointSequence + 1;
+            walAddress = _wal?.TailAddress ?? 0;
+            kvTail = _kv!.Log.TailAddress;
+            snapshot = _directory.Snapshot(sequence, (ulong)Interlocked.Read(ref _lastId), walAddress, _lastLsn);
+            entries = _directory.Count;
+            if (!_kv.TryInitiateFullCheckpoint(out token, CheckpointType.FoldOver))
+            {
+                throw new InvalidOperationException("FASTER refused to start a checkpoint (another one is in progress).");
+            }
+
+            try
+            {
+                // Not during OpenAsync: the engine has not restored its index yet (it matches CurrentCheckpointSequence
+                // of the recovery report once it has).
+                if (_opened)
+                {
+                    _observer?.OnCheckpointCaptured(sequence);
+                }
+            }
+#pragma warning disable CA1031 // An observer bug must not fail the checkpoint.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Log.ObserverFailed(_logger, ex);
+            }
+        }
+
+        await _kv.CompleteCheckpointAsync().ConfigureAwait(false);
+        Directory.CreateDirectory(_checkpointDirectory);
+        CheckpointManifest.WriteDurably(Path.Combine(_checkpointDirectory, CheckpointManifest.DirectoryFileName(sequence)), snapshot);
+        var manifest = new CheckpointManifest(
+            CheckpointManifest.CurrentFormatVersion, sequence, token, walAddress, _kv.Log.BeginAddress, kvTail, entries, _time.GetUtcNow().ToUnixTimeMilliseconds());
+        CheckpointManifest.WriteDurably(Path.Combine(_checkpointDirectory, CheckpointManifest.FileName(sequence)), manifest.Serialize());
+        Interlocked.Exchange(ref _checkpointSequence, sequence);
+        Interlocked.Increment(ref _checkpoints);
+
+        _retained.Add(manifest);
+        while (_retained.Count > 2)
+        {
+            DeleteCheckpointFiles(_retained[0]);
+            _retained.RemoveAt(0);
+        }
+
+        // Keep the log from the older retained checkpoint on, so recovery can fall back to it and still replay everything.
+        if (_wal is not null && _retained[0].WalAddress > _wal.BeginAddress)
+        {
+            _wal.TruncateUntil(_retained[0].WalAddress);
+        }
+
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        Log.CheckpointTaken(_logger, sequence, entries, (long)elapsed.TotalMilliseconds);
+        return new CheckpointInfo(sequence, entries, elapsed);
+    }
+
+    private void DeleteCheckpointFiles(CheckpointManifest manifest)
+    {
+        TryDelete(Path.Combine(_checkpointDirectory, CheckpointManifest.FileName(manifest.Sequence)));
+        TryDelete(Path.Combine(_checkpointDirectory, CheckpointManifest.DirectoryFileName(manifest.Sequence)));
+        var guid = manifest.FasterToken.ToString("D");
+        TryDeleteDirectory(Path.Combine(_kvCheckpointDirectory, "index-checkpoints", guid));
+        TryDeleteDirectory(Path.Combine(_kvCheckpointDirectory, "cpr-checkpoints", guid));
+
+        static void TryDelete(string path)
+        {
+            try
+            {
+                File.Delete(path);
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        static void TryDeleteDirectory(string path)
+        {
+            try
+            {
+                if (Directory.Exists(path))
+                {
+                    Directory.Delete(path, recursive: true);
+                }
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    // ================================================================================================================
+    // Open and recovery
+    // ================================================================================================================
+
+    private async Task OpenCoreAsync(CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var root = Path.GetFullPath(_options.DataDirectory);
+        var problems = new List<string>();
+        Directory.CreateDirectory(root);
+        AcquireDirectoryLock(root);
+
+        var unrecoverable = CheckFormat(root, problems);
+        var manifests = CheckpointManifest.List(_checkpointDirectory);
+        CheckpointManifest? recovered = null;
+        var fellBack = false;
+        if (unrecoverable is null && manifests.Count == 0)
+        {
+            if (HasData(_kvDirectory) || HasData(_checkpointDirectory))
+            {
+                unrecoverable = $"no checkpoint manifest in {_checkpointDirectory}, yet the directory holds store data";
+            }
+        }
+        else if (unrecoverable is null)
+        {
+            foreach (var sequence in manifests)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                try
+                {
+                    recovered = await TryRecoverCheckpointAsync(sequence, cancellationToken).ConfigureAwait(false);
+                    break;
+                }
+                catch (Exception ex) when (ex is InvalidDataException or FasterException or IOException or KeyNotFoundException or FormatException or InvalidOperationException)
+                {
+                    problems.Add($"checkpoint {sequence}{DescribeManifest(sequence)} is unusable: {ex.Message}");
+                    DisposeFaster();
+                    fellBack = true;
+                }
+            }
+
+            if (recovered is null)
+            {
+                unrecoverable = "no checkpoint could be recovered";
+            }
+        }
+
+        string? movedAside = null;
+        if (unrecoverable is not null)
+        {
+            problems.Add(unrecoverable);
+            var summary = string.Join("; ", problems);
+            if (_options.OnUnrecoverableData == UnrecoverableDataPolicy.Fail)
+            {
+                throw new EntryStoreCorruptedException(
+                    $"The entry store in {root} cannot be recovered: {summary}. Nothing was changed; restore a backup, or move the directory aside (OnUnrecoverableData = MoveAsideAndStartEmpty does this and starts empty).");
+            }
+
+            movedAside = root.TrimEnd(Path.DirectorySeparatorChar) + ".damaged-" + _time.GetUtcNow().ToString("yyyyMMddTHHmmssfffZ", CultureInfo.InvariantCulture);
+            _directoryLock?.Dispose();
+            _directoryLock = null;
+            Directory.Move(root, movedAside);
+            Directory.CreateDirectory(root);
+            AcquireDirectoryLock(root);
+            Log.MovedAside(_logger, root, movedAside, summary);
+            recovered = null;
+            fellBack = false;
+        }
+
+        if (recovered is null)
+        {
+            await CreateNewAsync(root).ConfigureAwait(false);
+            Recovery = new RecoveryReport
+            {
+                CreatedNew = true,
+                Problems = problems,
+                MovedAsideTo = movedAside,
+                CurrentCheckpointSequence = _checkpointSequence,
+                Duration = Stopwatch.GetElapsedTime(started),
+            };
+            return;
+        }
+
+        if (fellBack)
+        {
+            problems.Add($"recovered the older checkpoint {recovered.Sequence} ({recovered.EntryCount} entries, taken {DateTimeOffset.FromUnixTimeMilliseconds(recovered.CreatedUnixMs):u}); " +
+                (_options.Durability == DurabilityMode.None && !Directory.Exists(_walDirectory)
+                    ? "changes made after it are lost (durability None keeps no write-ahead log)"
+                    : "the write-ahead log is replayed from it"));
+        }
+
+        // Replay the write-ahead log (present in Strict and Periodic; also replayed once if the store was switched to None).
+        var added = new List<ulong>();
+        var removedEntries = new List<RemovedEntry>();
+        long replayed = 0;
+        if (_options.Durability != DurabilityMode.None || HasData(_walDirectory))
+        {
+            OpenWal();
+            replayed = ReplayWal(recovered.WalAddress, added, removedEntries, problems);
+        }
+
+        StartIdEpoch(root);
+
+        // Drop what expired while the store was down, and enforce limits that may have been lowered.
+        RemovedBuffer dropped = default;
+        lock (_writeLock)
+        {
+            SweepLocked(NowMs(), ref dropped);
+        }
+
+        var expired = dropped.Count;
+        dropped.CopyTo(removedEntries);
+
+        dropped.Dispose();
+        RemovedBuffer evicted = default;
+        lock (_writeLock)
+        {
+            EvictIfNeeded(new EntryMeta(), ref evicted);
+        }
+
+        evicted.CopyTo(removedEntries);
+
+        var changed = replayed > 0 || expired > 0 || evicted.Count > 0 || fellBack;
+        evicted.Dispose();
+        if (changed)
+        {
+            await CheckpointCoreAsync().ConfigureAwait(false);
+        }
+
+        if (_options.Durability == DurabilityMode.None && _wal is not null)
+        {
+            // The store now runs without a log: everything it held is in the checkpoint just taken.
+            _wal.Dispose();
+            _wal = null;
+            _walDevice?.Dispose();
+            _walDevice = null;
+            Directory.Delete(_walDirectory, recursive: true);
+        }
+
+        foreach (var p in problems)
+        {
+            Log.RecoveryProblem(_logger, p);
+        }
+
+        var addedLive = added.Where(id => _directory.TryGetById(id, out _)).ToList();
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        Recovery = new RecoveryReport
+        {
+            CheckpointSequence = recovered.Sequence,
+            ReplayedOperations = replayed,
+            AddedIds = addedLive,
+            Removed = removedEntries,
+            CurrentCheckpointSequence = _checkpointSequence,
+            EntryCount = _directory.Count,
+            ExpiredOnRecovery = expired,
+            Problems = problems,
+            FellBackToOlderCheckpoint = fellBack,
+            Duration = elapsed,
+        };
+        Log.Recovered(_logger, (long)elapsed.TotalMilliseconds, recovered.Sequence, recovered.EntryCount, replayed, expired, _directory.Count);
+    }
+
+    private string DescribeManifest(long sequence)
+    {
+        try
+        {
+            var path = Path.Combine(_checkpointDirectory, CheckpointManifest.FileName(sequence));
+            var manifest = CheckpointManifest.Parse(File.ReadAllBytes(path), path);
+            return $" ({manifest.EntryCount} entries, taken {DateTimeOffset.FromUnixTimeMilliseconds(manifest.CreatedUnixMs):u})";
+        }
+        catch (Exception ex) when (ex is InvalidDataException or IOException or KeyNotFoundException or FormatException)
+        {
+            return "";
+        }
+    }
+
+    private string? CheckFormat(string root, List<string> problems)
+    {
+        var formatPath = Path.Combine(root, FormatFileName);
+        if (File.Exists(formatPath))
+        {
+            var text = File.ReadAllText(formatPath).Trim();
+            var expected = "semcache-entry-store format=" + StoreFormatVersion.ToString(CultureInfo.InvariantCulture);
+            if (!string.Equals(text, expected, StringComparison.Ordinal))
+            {
+                throw new EntryStoreVersionException(
+                    $"The data directory {root} was written in format '{text}'; this build reads '{expected}'. Open it with the SemCache version that wrote it, or point DataDirectory elsewhere.");
+            }
+
+            return null;
+        }
+
+        if (HasData(_kvDirectory) || HasData(_checkpointDirectory) || HasData(_walDirectory))
+        {
+            return $"the {FormatFileName} file is missing from {root}, yet the directory holds store data";
+        }
+
+        if (Directory.EnumerateFileSystemEntries(root).Any(e => Path.GetFileName(e) is not LockFileName and not EpochFileName))
+        {
+            problems.Add($"{root} holds unrelated files; they are left alone");
+        }
+
+        return null;
+    }
+
+    private const string LockFileName = "LOCK";
+    private const string EpochFileName = "EPOCH";
+    private const int IdCounterBits = 40;
+
+    /// <summary>
+    /// Ids are (epoch &lt;&lt; 40) | counter, and every open starts a new epoch, written durably before any Set. Sets that
+    /// a crash lost had ids the engine may already have put in its index (or an index snapshot); without epochs the
+    /// recovered store would hand the same ids to new entries and a stale vector would lead to the wrong response.
+    /// 2^40 Sets per process lifetime, 2^23 lifetimes.
+    /// </summary>
+    private void StartIdEpoch(string root)
+    {
+        var path = Path.Combine(root, EpochFileName);
+        long epoch = 0;
+        if (File.Exists(path) && long.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var stored))
+        {
+            epoch = stored;
+        }
+
+        epoch = Math.Max(epoch, _lastId >> IdCounterBits) + 1;
+        CheckpointManifest.WriteDurably(path, System.Text.Encoding.UTF8.GetBytes(epoch.ToString(CultureInfo.InvariantCulture) + "\n"));
+        _lastId = epoch << IdCounterBits;
+    }
+
+    /// <summary>
+    /// Holds an exclusive lock on <c>LOCK</c> in the data directory for the store's lifetime (.NET takes an advisory
+    /// flock on Unix), so a second process opening the same directory gets a clear error instead of corrupting it. The
+    /// kernel releases the lock when the process dies, so a crash never leaves a stale lock behind.
+    /// </summary>
+    private void AcquireDirectoryLock(string root)
+    {
+        try
+        {
+            _directoryLock = new FileStream(Path.Combine(root, LockFileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex)
+        {
+            throw new IOException($"The data directory {root} is in use by another entry store (its {LockFileName} file is locked). Stop the other process or use another DataDirectory.", ex);
+        }
+    }
+
+    private static bool HasData(string directory) =>
+        Directory.Exists(directory) && Directory.EnumerateFiles(directory, "*", SearchOption.AllDirectories).Any(f => new FileInfo(f).Length > 0);
+
+    private async Task CreateNewAsync(string root)
+    {
+        Directory.CreateDirectory(_kvDirectory);
+        CheckpointManifest.WriteDurably(Path.Combine(root, FormatFileName), System.Text.Encoding.UTF8.GetBytes("semcache-entry-store format=" + StoreFormatVersion.ToString(CultureInfo.InvariantCulture) + "\n"));
+        CreateKv();
+        _directory = new EntryDirectory();
+        StartIdEpoch(root);
+        _checkpointSequence = 0;
+        if (_options.Durability != DurabilityMode.None)
+        {
+            OpenWal();
+        }
+
+        // An initial checkpoint, so that a directory with data always has a manifest.
+        await CheckpointCoreAsync().ConfigureAwait(false);
+        Log.Created(_logger, root, _options.Durability);
+    }
+
+    private void CreateKv()
+    {
+        Directory.CreateDirectory(_kvDirectory);
+        Directory.CreateDirectory(_kvCheckpointDirectory);
+        _kvDevice = Devices.CreateLogDevice(Path.Combine(_kvDirectory, "hlog.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
+        var settings = new FasterKVSettings<SpanByte, SpanByte>
+        {
+            IndexSize = _options.HashIndexSizeBytes,
+            LogDevice = _kvDevice,
+            PageSize = _options.PageSizeBytes,
+            MemorySize = _options.MemoryLogSizeBytes,
+            SegmentSize = 1L << KvSegmentSizeBits,
+            CheckpointDir = _kvCheckpointDirectory,
+            // Retention is ours: a FASTER checkpoint is only outdated once our manifest points at a newer one.
+            RemoveOutdatedCheckpoints = false,
+            TryRecoverLatest = false,
+        };
+        _kv = new FasterKV<SpanByte, SpanByte>(settings);
+        _writer = _kv.For(_functions).NewSession<SpanByteFunctions<Empty>>();
+    }
+
+    private void OpenWal()
+    {
+        Directory.CreateDirectory(_walDirectory);
+        _walDevice = Devices.CreateLogDevice(Path.Combine(_walDirectory, "wal.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
+        var pageBits = BitOperations.Log2((uint)_options.PageSizeBytes);
+        _wal = new FasterLog(new FasterLogSettings
+        {
+            LogDevice = _walDevice,
+            LogCommitDir = Path.Combine(_walDirectory, "commits"),
+            PageSizeBits = pageBits,
+            MemorySizeBits = Math.Max(pageBits + 2, 25),
+            SegmentSizeBits = Math.Max(pageBits, KvSegmentSizeBits),
+            LogChecksum = LogChecksumType.PerEntry,
+            TryRecoverLatest = true,
+            RemoveOutdatedCommits = true,
+            // Commit records go into the log itself (one sequential write per commit) instead of a separate commit file:
+            // what makes a group commit cheap enough for Strict mode.
+            FastCommitMode = true,
+        });
+    }
+
+    private async Task<CheckpointManifest> TryRecoverCheckpointAsync(long sequence, CancellationToken cancellationToken)
+    {
+        var manifestPath = Path.Combine(_checkpointDirectory, CheckpointManifest.FileName(sequence));
+        var manifest = CheckpointManifest.Parse(await File.ReadAllBytesAsync(manifestPath, cancellationToken).ConfigureAwait(false), manifestPath);
+        if (manifest.Sequence != sequence)
+        {
+            throw new InvalidDataException($"manifest {manifestPath} names checkpoint {manifest.Sequence}");
+        }
+
+        ValidateLogFiles(manifest);
+        var directoryPath = Path.Combine(_checkpointDirectory, CheckpointManifest.DirectoryFileName(sequence));
+        if (!File.Exists(directoryPath))
+        {
+            throw new InvalidDataException($"directory snapshot {directoryPath} is missing");
+        }
+
+        var directory = EntryDirectory.Load(await File.ReadAllBytesAsync(directoryPath, cancellationToken).ConfigureAwait(false), sequence, out var lastId, out _, out var lastLsn);
+        if (directory.Count != manifest.EntryCount)
+        {
+            throw new InvalidDataException($"directory snapshot holds {directory.Count} entries, the manifest says {manifest.EntryCount}");
+        }
+
+        var guid = manifest.FasterToken.ToString("D");
+        if (!Directory.Exists(Path.Combine(_kvCheckpointDirectory, "index-checkpoints", guid)) || !Directory.Exists(Path.Combine(_kvCheckpointDirectory, "cpr-checkpoints", guid)))
+        {
+            throw new InvalidDataException($"FASTER checkpoint {guid} is missing from {_kvCheckpointDirectory}");
+        }
+
+        CreateKv();
+        try
+        {
+            await _kv!.RecoverAsync(manifest.FasterToken, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not InvalidDataException)
+        {
+            throw new InvalidDataException($"FASTER could not recover checkpoint {guid}: {ex.Message}", ex);
+        }
+
+        _directory = directory;
+        _lastId = (long)lastId;
+        _lastLsn = lastLsn;
+        VerifySample(sequence);
+        _checkpointSequence = sequence;
+        _retained.Clear();
+        foreach (var older in CheckpointManifest.List(_checkpointDirectory).Where(s => s < sequence).Take(1))
+        {
+            try
+            {
+                var olderPath = Path.Combine(_checkpointDirectory, CheckpointManifest.FileName(older));
+                _retained.Add(CheckpointManifest.Parse(File.ReadAllBytes(olderPath), olderPath));
+            }
+            catch (InvalidDataException)
+            {
+            }
+        }
+
+        _retained.Add(manifest);
+        return manifest;
+    }
+
+    /// <summary>
+    /// A truncated hybrid log would make FASTER return not-found for records it lost — a silent loss. The manifest records
+    /// the log tail at checkpoint time; every segment file up to it must be there, long enough.
+    /// </summary>
+    private void ValidateLogFiles(CheckpointManifest manifest)
+    {
+        if (manifest.KvTailAddress <= manifest.KvBeginAddress)
+        {
+            return;
+        }
+
+        const long segmentSize = 1L << KvSegmentSizeBits;
+        var first = manifest.KvBeginAddress >> KvSegmentSizeBits;
+        var last = (manifest.KvTailAddress - 1) >> KvSegmentSizeBits;
+        for (var segment = first; segment <= last; segment++)
+        {
+            var path = Path.Combine(_kvDirectory, "hlog.log." + segment.ToString(CultureInfo.InvariantCulture));
+            var need = segment == last ? ((manifest.KvTailAddress - 1) & (segmentSize - 1)) + 1 : segmentSize;
+            var info = new FileInfo(path);
+            if (!info.Exists)
+            {
+                throw new InvalidDataException($"hybrid log segment {path} is missing; checkpoint {manifest.Sequence} needs it");
+            }
+
+            if (info.Length < need)
+            {
+                throw new InvalidDataException($"hybrid log segment {path} is {info.Length} bytes; checkpoint {manifest.Sequence} needs at least {need} (the log was truncated)");
+            }
+        }
+    }
+
+    /// <summary>Reads a sample of the recovered entries (all when few) and checks they are intact.</summary>
+    private void VerifySample(long sequence)
+    {
+        var count = _directory.Count;
+        var toCheck = Math.Min(count, 256);
+        var random = new Random(42);
+        for (var i = 0; i < toCheck; i++)
+        {
+            var meta = _directory[count <= 256 ? i : random.Next(count)];
+            var (found, output) = ReadRawSync(meta.Id);
+            try
+            {
+                if (!found)
+                {
+                    throw new InvalidDataException($"entry {meta.Id} listed in checkpoint {sequence} is missing from the hybrid log");
+                }
+
+                var record = output.IsSpanByte ? output.SpanByte.AsReadOnlySpan() : output.Memory.Memory.Span[..output.Length];
+                if (!EntryRecord.TryReadHeader(record, out var header, out var problem) || header.Id != meta.Id)
+                {
+                    throw new InvalidDataException($"entry {meta.Id} of checkpoint {sequence} is damaged in the hybrid log: {problem ?? "id mismatch"}");
+                }
+            }
+            finally
+            {
+                output.Memory?.Dispose();
+            }
+        }
+    }
+
+    [SkipLocalsInit]
+    private unsafe (bool Found, SpanByteAndMemory Output) ReadRawSync(ulong id)
+    {
+        var keyBytes = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(new Span<byte>(keyBytes, 8), id);
+        var key = SpanByte.FromPointer(keyBytes, 8);
+        SpanByteAndMemory output = default;
+        var status = _writer!.Read(ref key, ref output);
+        if (!status.IsPending)
+        {
+            return (status.Found, output);
+        }
+
+        _writer.CompletePendingWithOutputs(out var outputs, wait: true);
+        using (outputs)
+        {
+            return TakeCompleted(outputs);
+        }
+    }
+
+    private long ReplayWal(long fromAddress, List<ulong> added, List<RemovedEntry> removed, List<string> problems)
+    {
+        var wal = _wal!;
+        if (fromAddress < wal.BeginAddress)
+        {
+            problems.Add($"the write-ahead log starts at {wal.BeginAddress}, after the checkpoint's replay point {fromAddress}: changes in between are lost");
+            fromAddress = wal.BeginAddress;
+        }
+
+        var end = wal.TailAddress;
+        long replayed = 0;
+        string? damage = null;
+        long skipped = 0;
+        using var iterator = wal.Scan(fromAddress, end);
+        while (true)
+        {
+            IMemoryOwner<byte> owner;
+            int length;
+            long address;
+            try
+            {
+                if (!iterator.GetNext(MemoryPool<byte>.Shared, out owner, out length, out address))
+                {
+                    break;
+                }
+            }
+            catch (Exception ex) when (ex is FasterException or IOException or InvalidDataException or ArgumentException)
+            {
+                damage ??= $"unreadable at address {iterator.CurrentAddress}: {ex.Message}";
+                break;
+            }
+
+            using (owner)
+            {
+                if (damage is not null)
+                {
+                    skipped++; // readable, but after a hole: applying it would not give a state the store ever had
+                    continue;
+                }
+
+                var op = owner.Memory.Span[..length];
+                var outcome = ApplyLogged(op, added, removed, out var problem);
+                if (outcome == ReplayOutcome.Applied)
+                {
+                    replayed++;
+                }
+                else if (outcome == ReplayOutcome.Damaged)
+                {
+                    damage = $"damaged at address {address} ({problem})";
+                }
+            }
+        }
+
+        if (damage is null && iterator.NextAddress < end)
+        {
+            damage = $"it ends at address {iterator.NextAddress} although it was committed up to {end}";
+        }
+
+        if (damage is not null)
+        {
+            problems.Add($"the write-ahead log is {damage}; {replayed} operations up to sequence number {_lastLsn} were replayed, " +
+                $"{skipped} readable operations after the damage and any unreadable ones are lost");
+        }
+
+        return replayed;
+    }
+
+    private enum ReplayOutcome
+    {
+        Applied,
+        AlreadyApplied,
+        Damaged,
+    }
+
+    private ReplayOutcome ApplyLogged(ReadOnlySpan<byte> op, List<ulong> added, List<RemovedEntry> removed, out string? problem)
+    {
+        problem = null;
+        if (op.Length < OpHeaderSize)
+        {
+            problem = $"a {op.Length}-byte operation is shorter than its header";
+            return ReplayOutcome.Damaged;
+        }
+
+        var lsn = BinaryPrimitives.ReadInt64LittleEndian(op[1..]);
+        if (lsn <= _lastLsn)
+        {
+            return ReplayOutcome.AlreadyApplied;
+        }
+
+        if (lsn != _lastLsn + 1)
+        {
+            problem = $"operations {_lastLsn + 1} to {lsn - 1} are missing";
+            return ReplayOutcome.Damaged;
+        }
+
+        if (op.Length == OpHeaderSize + 8 && op[0] == OpDelete)
+        {
+            var id = BinaryPrimitives.ReadUInt64LittleEndian(op[OpHeaderSize..]);
+            if (_directory.TryGetById(id, out var meta))
+            {
+                DeleteRecord(id);
+                _directory.Remove(meta);
+                removed.Add(new RemovedEntry(id, meta.Partition, RemovalReason.Deleted, meta.NamespaceHash));
+            }
+
+            _lastLsn = lsn;
+            return ReplayOutcome.Applied;
+        }
+
+        if (op[0] != OpSet)
+        {
+            problem = $"unknown operation {op[0]}";
+            return ReplayOutcome.Damaged;
+        }
+
+        var record = op[OpHeaderSize..];
+        if (!EntryRecord.TryReadHeader(record, out var header, out problem))
+        {
+            return ReplayOutcome.Damaged;
+        }
+
+        var hasher = new XxHash128((long)header.Partition);
+        hasher.Append(EntryRecord.ExactKeyText(record));
+        var meta2 = new EntryMeta
+        {
+            Id = header.Id,
+            ExactHash = hasher.GetCurrentHashAsUInt128(),
+            Partition = header.Partition,
+            NamespaceHash = EntryRecord.NamespaceHash(EntryRecord.NamespaceBytes(record)),
+            CreatedMs = header.CreatedMs,
+            ExpiresMs = header.ExpiresMs,
+            TtlMs = header.ExpiresMs - header.CreatedMs,
+            LastHitMs = header.CreatedMs,
+            Bytes = header.Length,
+        };
+        if (_directory.TryGetById(header.Id, out var existing))
+        {
+            // Already in the checkpoint (it captured this Set): replace the metadata but keep hit recency.
+            meta2.LastHitMs = existing.LastHitMs;
+            _directory.Remove(existing);
+        }
+
+        var replaced = ApplySet(record, meta2);
+        if (replaced is not null)
+        {
+            removed.Add(new RemovedEntry(replaced.Id, replaced.Partition, RemovalReason.Replaced, replaced.NamespaceHash));
+        }
+
+        added.Add(header.Id);
+        if ((long)header.Id > _lastId)
+        {
+            _lastId = (long)header.Id;
+        }
+
+        _lastLsn = lsn;
+        return ReplayOutcome.Applied;
+    }
+
+    private void StartBackgroundTasks()
+    {
+        var stopping = _stopping.Token;
+        if (_wal is not null)
+        {
+            _background.Add(_options.Durability == DurabilityMode.Strict
+                ? Task.Run(() => GroupCommitLoopAsync(stopping), CancellationToken.None)
+                : Task.Run(() => PeriodicCommitLoopAsync(stopping), CancellationToken.None));
+        }
+
+        if (_options.CheckpointInterval > TimeSpan.Zero)
+        {
+            _background.Add(Task.Run(() => CheckpointLoopAsync(stopping), CancellationToken.None));
+        }
+
+        if (_options.SweepInterval > TimeSpan.Zero)
+        {
+            _background.Add(Task.Run(() => SweepLoopAsync(stopping), CancellationToken.None));
+        }
+    }
+
+    // ================================================================================================================
+    // Shutdown
+    // ================================================================================================================
+
+    /// <summary>Graceful shutdown: stops accepting writes, takes a final checkpoint, commits the log and closes the files.</summary>
+    /// <returns>A task that completes when the store is closed.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        lock (_writeLock)
+        {
+            _closing = true;
+        }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(_background).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        try
+        {
+            await _checkpointGate.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                var info = await CheckpointCoreAsync().ConfigureAwait(false);
+                if (_wal is not null)
+                {
+                    await _wal.CommitAsync().ConfigureAwait(false);
+                }
+
+                Log.Closed(_logger, info.Sequence, info.EntryCount);
+            }
+            finally
+            {
+                _checkpointGate.Release();
+            }
+        }
+        finally
+        {
+            // Reads in flight finish before FASTER is closed under them (new ones are refused since _disposed is set).
+            while (Volatile.Read(ref _activeReads) > 0)
+            {
+                await Task.Delay(1).ConfigureAwait(false);
+            }
+
+            DisposeResources();
+            _stopping.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Test hook: stops like a killed process would after its last log commit — background work stops, the write-ahead
+    /// log is committed (or not), and the files are closed without a final checkpoint.
+    /// </summary>
+    internal async Task SimulateCrashAsync(bool commitLog)
+    {
+        Interlocked.Exchange(ref _disposed, 1);
+        lock (_writeLock)
+        {
+            _closing = true;
+        }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(_background).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        await _checkpointGate.WaitAsync().ConfigureAwait(false);
+        if (commitLog && _wal is not null)
+        {
+            await _wal.CommitAsync().ConfigureAwait(false);
+        }
+
+        DisposeResources();
+    }
+
+    private void DisposeResources()
+    {
+        DisposeFaster();
+        _directoryLock?.Dispose();
+        _directoryLock = null;
+    }
+
+    private void DisposeFaster()
+    {
+        while (_readers.TryDequeue(out var reader))
+        {
+            reader.Dispose();
+        }
+
+        _writer?.Dispose();
+        _writer = null;
+        _kv?.Dispose();
+        _kv = null;
+        _kvDevice?.Dispose();
+        _kvDevice = null;
+        _wal?.Dispose();
+        _wal = null;
+        _walDevice?.Dispose();
+        _walDevice = null;
+    }
+
+    // ================================================================================================================
+    // Helpers
+    // ================================================================================================================
+
+    private long NowMs() => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private void Notify(ref RemovedBuffer removed)
+    {
+        if (removed.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            if (_observer is not null)
+            {
+                if (removed.Many is { } many)
+                {
+                    _observer.OnEntriesRemoved(many.AsSpan(0, removed.Count));
+                }
+                else
+                {
+                    Span<RemovedEntry> one = stackalloc RemovedEntry[1];
+                    one[0] = removed.First;
+                    _observer.OnEntriesRemoved(one);
+                }
+            }
+        }
+#pragma warning disable CA1031 // An observer bug must not fail the store's operation.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.ObserverFailed(_logger, ex);
+        }
+        finally
+        {
+            removed.Dispose();
+        }
+    }
+
+    /// <summary>A small growable list of removals that allocates nothing for the common case of one.</summary>
+    private struct RemovedBuffer : IDisposable
+    {
+        private RemovedEntry _first;
+        private RemovedEntry[]? _more;
+
+        public int Count { get; private set; }
+
+        public void Add(RemovedEntry entry)
+        {
+            if (Count == 0 && _more is null)
+            {
+                _first = entry;
+            }
+            else
+            {
+                if (_more is null)
+                {
+                    _more = ArrayPool<RemovedEntry>.Shared.Rent(16);
+                    _more[0] = _first;
+                }
+                else if (Count == _more.Length)
+                {
+                    var bigger = ArrayPool<RemovedEntry>.Shared.Rent(Count * 2);
+                    _more.AsSpan(0, Count).CopyTo(bigger);
+                    ArrayPool<RemovedEntry>.Shared.Return(_more);
+                    _more = bigger;
+                }
+
+                _more[Count] = entry;
+            }
+
+            Count++;
+        }
+
+        public readonly RemovedEntry First => _first;
+
+        /// <summary>The removals when there are several (null when there is at most one: use <see cref="First"/>).</summary>
+        public readonly RemovedEntry[]? Many => _more;
+
+        public readonly void CopyTo(List<RemovedEntry> entries)
+        {
+            if (_more is not null)
+            {
+                for (var i = 0; i < Count; i++)
+                {
+                    entries.Add(_more[i]);
+                }
+            }
+            else if (Count == 1)
+            {
+                entries.Add(_first);
+            }
+        }
+
+        public void Dispose()
+        {
+            if (_more is not null)
+            {
+                ArrayPool<RemovedEntry>.Shared.Return(_more);
+                _more = null;
+            }
+
+            Count = 0;
+        }
+    }
+}

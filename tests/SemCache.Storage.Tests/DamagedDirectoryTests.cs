@@ -1,0 +1,227 @@
+using Xunit;
+
+namespace SemCache.Storage.Tests;
+
+public sealed class DamagedDirectoryTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static async Task<List<ulong>> FillAndCloseAsync(EntryStoreOptions options, int count, int checkpointEvery = 0)
+    {
+        var ids = new List<ulong>();
+        await using var store = await EntryStore.OpenAsync(options, cancellationToken: Ct);
+        for (var i = 0; i < count; i++)
+        {
+            ids.Add((await store.SetAsync(Entries.Key($"k{i}"), Entries.Make($"p{i}", new string('d', 800)), cancellationToken: Ct)).Id);
+            if (checkpointEvery > 0 && i % checkpointEvery == checkpointEvery - 1)
+            {
+                await store.CheckpointAsync(Ct);
+            }
+        }
+
+        return ids;
+    }
+
+    private static string NewestFile(string directory, string pattern) =>
+        Directory.GetFiles(directory, pattern).OrderByDescending(f => f, StringComparer.Ordinal).First();
+
+    [Fact]
+    public async Task A_truncated_hybrid_log_fails_with_a_clear_error_and_leaves_the_directory_untouched()
+    {
+        using var dir = new TempDirectory();
+        var options = Entries.Options(dir.Path, DurabilityMode.None);
+        await FillAndCloseAsync(options, 500, checkpointEvery: 200);
+        var segment = Path.Combine(dir.Path, "kv", "hlog.log.0");
+        using (var stream = new FileStream(segment, FileMode.Open))
+        {
+            stream.SetLength(1000); // shorter than what either retained checkpoint needs
+        }
+
+        var ex = await Assert.ThrowsAsync<EntryStoreCorruptedException>(() => EntryStore.OpenAsync(options, cancellationToken: Ct));
+
+        Assert.Contains("hlog.log.0", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("truncated", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(1000, new FileInfo(segment).Length);
+
+        // A second start gives the same clear error, not a different failure (no crash loop with side effects).
+        await Assert.ThrowsAsync<EntryStoreCorruptedException>(() => EntryStore.OpenAsync(options, cancellationToken: Ct));
+    }
+
+    [Fact]
+    public async Task With_MoveAside_a_truncated_log_is_moved_away_and_the_store_starts_empty_saying_what_was_lost()
+    {
+        using var dir = new TempDirectory();
+        var options = Entries.Options(dir.Path, DurabilityMode.None);
+        await FillAndCloseAsync(options, 500, checkpointEvery: 200);
+        using (var stream = new FileStream(Path.Combine(dir.Path, "kv", "hlog.log.0"), FileMode.Open))
+        {
+            stream.SetLength(1000);
+        }
+
+        options.OnUnrecoverableData = UnrecoverableDataPolicy.MoveAsideAndStartEmpty;
+        await using var store = await EntryStore.OpenAsync(options, cancellationToken: Ct);
+
+        Assert.True(store.Recovery.CreatedNew);
+        Assert.Equal(0, store.Count);
+        Assert.NotNull(store.Recovery.MovedAsideTo);
+        Assert.True(Directory.Exists(store.Recovery.MovedAsideTo));
+        Assert.Contains(store.Recovery.Problems, p => p.Contains("500 entries", StringComparison.Ordinal) && p.Contains("truncated", StringComparison.Ordinal));
+        await store.SetAsync(Entries.Key("fresh"), Entries.Make("fresh"), cancellationToken: Ct);
+        Assert.Equal(1, store.Count);
+    }
+
+    [Fact]
+    public async Task A_log_truncated_after_the_previous_checkpoint_recovers_it_and_the_write_ahead_log_restores_the_rest()
+    {
+        using var dir = new TempDirectory();
+        var options = Entries.Options(dir.Path, DurabilityMode.Periodic);
+        var ids = await FillAndCloseAsync(options, 250, checkpointEvery: 100); // checkpoints after 100, 200, and the final one after 250
+        var manifests = Directory.GetFiles(Path.Combine(dir.Path, "checkpoints"), "*.manifest").Order(StringComparer.Ordinal).ToArray();
+        var olderTail = long.Parse(File.ReadAllLines(manifests[0]).Single(l => l.StartsWith("kvTail=", StringComparison.Ordinal))[7..], System.Globalization.CultureInfo.InvariantCulture);
+        using (var stream = new FileStream(Path.Combine(dir.Path, "kv", "hlog.log.0"), FileMode.Open))
+        {
+            stream.SetLength(olderTail + 4096);
+        }
+
+        await using var store = await EntryStore.OpenAsync(options, cancellationToken: Ct);
+
+        Assert.True(store.Recovery.FellBackToOlderCheckpoint);
+        Assert.Contains(store.Recovery.Problems, p => p.Contains("truncated", StringComparison.Ordinal) && p.Contains("250 entries", StringComparison.Ordinal));
+        Assert.Equal(ids.Count, store.Count);
+        foreach (var id in ids)
+        {
+            Assert.NotNull(await store.GetByIdAsync(id, Ct));
+        }
+    }
+
+    [Fact]
+    public async Task A_corrupt_newest_checkpoint_falls_back_to_the_previous_one_and_the_log_replay_loses_nothing()
+    {
+        using var dir = new TempDirectory();
+        var options = Entries.Options(dir.Path, DurabilityMode.Periodic);
+        var ids = await FillAndCloseAsync(options, 400, checkpointEvery: 150);
+        var snapshot = NewestFile(Path.Combine(dir.Path, "checkpoints"), "directory-*.bin");
+        var bytes = await File.ReadAllBytesAsync(snapshot, Ct);
+        bytes[bytes.Length / 2] ^= 0xFF;
+        await File.WriteAllBytesAsync(snapshot, bytes, Ct);
+
+        await using var store = await EntryStore.OpenAsync(options, cancellationToken: Ct);
+
+        Assert.True(store.Recovery.FellBackToOlderCheckpoint);
+        Assert.Contains(store.Recovery.Problems, p => p.Contains("checksum mismatch", StringComparison.Ordinal));
+        Assert.Contains(store.Recovery.Problems, p => p.Contains("recovered the older checkpoint", StringComparison.Ordinal));
+        Assert.True(store.Recovery.ReplayedOperations > 0);
+        Assert.Equal(ids.Count, store.Count);
+        foreach (var id in ids)
+        {
+            Assert.NotNull(await store.GetByIdAsync(id, Ct));
+        }
+    }
+
+    [Fact]
+    public async Task Without_a_log_a_corrupt_newest_checkpoint_recovers_the_previous_one_and_says_later_changes_are_lost()
+    {
+        using var dir = new TempDirectory();
+        var options = Entries.Options(dir.Path, DurabilityMode.None);
+        await using (var store = await EntryStore.OpenAsync(options, cancellationToken: Ct))
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                await store.SetAsync(Entries.Key($"k{i}"), Entries.Make($"p{i}"), cancellationToken: Ct);
+            }
+
+            await store.CheckpointAsync(Ct);
+            for (var i = 10; i < 15; i++)
+            {
+                await store.SetAsync(Entries.Key($"k{i}"), Entries.Make($"p{i}"), cancellationToken: Ct);
+            }
+        }
+
+        var manifest = NewestFile(Path.Combine(dir.Path, "checkpoints"), "*.manifest");
+        await File.WriteAllTextAsync(manifest, "garbage", Ct);
+
+        await using var reopened = await EntryStore.OpenAsync(options, cancellationToken: Ct);
+
+        Assert.True(reopened.Recovery.FellBackToOlderCheckpoint);
+        Assert.Equal(10, reopened.Count);
+        Assert.Contains(reopened.Recovery.Problems, p => p.Contains("not a SemCache manifest", StringComparison.Ordinal));
+        Assert.Contains(reopened.Recovery.Problems, p => p.Contains("changes made after it are lost", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_directory_written_in_another_format_version_is_refused_with_both_versions_named()
+    {
+        using var dir = new TempDirectory();
+        var options = Entries.Options(dir.Path);
+        await FillAndCloseAsync(options, 5);
+        await File.WriteAllTextAsync(Path.Combine(dir.Path, "FORMAT"), "semcache-entry-store format=99\n", Ct);
+
+        var ex = await Assert.ThrowsAsync<EntryStoreVersionException>(() => EntryStore.OpenAsync(options, cancellationToken: Ct));
+
+        Assert.Contains("format=99", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("format=1", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_checkpoint_manifest_of_another_format_version_is_refused()
+    {
+        using var dir = new TempDirectory();
+        var options = Entries.Options(dir.Path);
+        await FillAndCloseAsync(options, 5);
+        foreach (var manifest in Directory.GetFiles(Path.Combine(dir.Path, "checkpoints"), "*.manifest"))
+        {
+            var text = await File.ReadAllTextAsync(manifest, Ct);
+            var body = text[..text.LastIndexOf("checksum=", StringComparison.Ordinal)].Replace("format=1", "format=2", StringComparison.Ordinal);
+            var checksum = System.IO.Hashing.XxHash3.HashToUInt64(System.Text.Encoding.UTF8.GetBytes(body)).ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
+            await File.WriteAllTextAsync(manifest, body + "checksum=" + checksum + "\n", Ct);
+        }
+
+        var ex = await Assert.ThrowsAsync<EntryStoreVersionException>(() => EntryStore.OpenAsync(options, cancellationToken: Ct));
+
+        Assert.Contains("format version 2", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Missing_checkpoints_beside_existing_data_are_reported_not_silently_reset()
+    {
+        using var dir = new TempDirectory();
+        var options = Entries.Options(dir.Path);
+        await FillAndCloseAsync(options, 20);
+        Directory.Delete(Path.Combine(dir.Path, "checkpoints"), recursive: true);
+
+        var ex = await Assert.ThrowsAsync<EntryStoreCorruptedException>(() => EntryStore.OpenAsync(options, cancellationToken: Ct));
+
+        Assert.Contains("no checkpoint manifest", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_damaged_write_ahead_log_tail_is_replayed_up_to_the_damage_and_the_loss_is_reported()
+    {
+        using var dir = new TempDirectory();
+        var options = Entries.Options(dir.Path, DurabilityMode.Periodic);
+        var store = await EntryStore.OpenAsync(options, cancellationToken: Ct);
+        for (var i = 0; i < 200; i++)
+        {
+            await store.SetAsync(Entries.Key($"k{i}"), Entries.Make($"p{i}", new string('w', 500)), cancellationToken: Ct);
+        }
+
+        await store.SimulateCrashAsync(commitLog: true);
+        var wal = Directory.GetFiles(Path.Combine(dir.Path, "wal"), "wal.log.*").Single();
+        var bytes = await File.ReadAllBytesAsync(wal, Ct);
+        for (var i = bytes.Length * 3 / 4; i < bytes.Length * 3 / 4 + 64; i++)
+        {
+            bytes[i] ^= 0x5A;
+        }
+
+        await File.WriteAllBytesAsync(wal, bytes, Ct);
+
+        await using var reopened = await EntryStore.OpenAsync(options, cancellationToken: Ct);
+
+        Assert.Contains(reopened.Recovery.Problems, p => p.Contains("write-ahead log", StringComparison.Ordinal) && p.Contains("lost", StringComparison.Ordinal));
+        Assert.InRange(reopened.Count, 100, 199);
+        for (var i = 0; i < 100; i++)
+        {
+            Assert.Equal($"p{i}", (await reopened.GetByExactKeyAsync(Entries.Key($"k{i}"), Ct))!.Prompt);
+        }
+    }
+}
