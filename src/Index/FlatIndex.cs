@@ -1,0 +1,245 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace SemCache.Index;
+
+/// <summary>
+/// Exact search for small partitions: rows in one array scanned with the SIMD dot product. It costs only its rows
+/// (no graph, no map), so thousands of small partitions stay cheap. Writers serialise on a lock; readers take none and
+/// use a sequence counter (seqlock): a search that overlapped a write is simply run again.
+/// </summary>
+internal sealed class FlatIndex
+{
+    private readonly int _dimension;
+    private readonly Lock _writeLock = new();
+    private float[] _vectors;
+    private long[] _ids;
+    private int _count;
+    private int _sequence; // odd while a write is in progress
+
+    public FlatIndex(int dimension, int capacity = 4)
+    {
+        _dimension = dimension;
+        capacity = Math.Max(capacity, 1);
+        _vectors = new float[capacity * dimension];
+        _ids = new long[capacity];
+    }
+
+    public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Set once the partition has moved to a graph: writers must go there instead.</summary>
+    public bool Retired { get; private set; }
+
+    public Lock WriteLock => _writeLock;
+
+    internal long MemoryBytes => ((long)_vectors.Length * 4) + ((long)_ids.Length * 8) + 64;
+
+    /// <summary>Adds a normalised row; caller holds <see cref="WriteLock"/> and has checked it is not retired.</summary>
+    public bool TryAddLocked(long id, ReadOnlySpan<float> normalized)
+    {
+        if (IndexOf(id) >= 0)
+        {
+            return false;
+        }
+
+        BeginWrite();
+        try
+        {
+            if (_count == _ids.Length)
+            {
+                int capacity = _ids.Length * 2;
+                float[] vectors = new float[capacity * _dimension];
+                long[] ids = new long[capacity];
+                _vectors.AsSpan().CopyTo(vectors);
+                _ids.AsSpan().CopyTo(ids);
+                _vectors = vectors;
+                _ids = ids;
+            }
+
+            normalized.CopyTo(_vectors.AsSpan(_count * _dimension, _dimension));
+            _ids[_count] = id;
+            Volatile.Write(ref _count, _count + 1);
+        }
+        finally
+        {
+            EndWrite();
+        }
+
+        return true;
+    }
+
+    /// <summary>Removes by moving the last row into the hole; caller holds <see cref="WriteLock"/>.</summary>
+    public bool RemoveLocked(long id)
+    {
+        int row = IndexOf(id);
+        if (row < 0)
+        {
+            return false;
+        }
+
+        BeginWrite();
+        try
+        {
+            int last = _count - 1;
+            if (row != last)
+            {
+                _vectors.AsSpan(last * _dimension, _dimension).CopyTo(_vectors.AsSpan(row * _dimension, _dimension));
+                _ids[row] = _ids[last];
+            }
+
+            Volatile.Write(ref _count, last);
+        }
+        finally
+        {
+            EndWrite();
+        }
+
+        return true;
+    }
+
+    public void Retire() => Retired = true;
+
+    public bool Contains(long id)
+    {
+        while (true)
+        {
+            int seq = Volatile.Read(ref _sequence);
+            if ((seq & 1) != 0)
+            {
+                Thread.SpinWait(8);
+                continue;
+            }
+
+            bool found = IndexOf(id) >= 0;
+            if (Volatile.Read(ref _sequence) == seq)
+            {
+                return found;
+            }
+        }
+    }
+
+    public bool TryGetVector(long id, Span<float> destination)
+    {
+        lock (_writeLock)
+        {
+            int row = IndexOf(id);
+            if (row < 0)
+            {
+                return false;
+            }
+
+            _vectors.AsSpan(row * _dimension, _dimension).CopyTo(destination);
+            return true;
+        }
+    }
+
+    public List<StoredVector> Snapshot()
+    {
+        lock (_writeLock)
+        {
+            var list = new List<StoredVector>(_count);
+            for (int i = 0; i < _count; i++)
+            {
+                list.Add(new StoredVector(_ids[i], _vectors.AsSpan(i * _dimension, _dimension).ToArray()));
+            }
+
+            return list;
+        }
+    }
+
+    private int IndexOf(long id) => Array.IndexOf(_ids, id, 0, Math.Min(Volatile.Read(ref _count), _ids.Length));
+
+    private void BeginWrite() => Interlocked.Increment(ref _sequence);
+
+    private void EndWrite() => Volatile.Write(ref _sequence, _sequence + 1);
+
+    /// <summary>Exact top-k over all rows; <paramref name="query"/> is already normalised.</summary>
+    [SkipLocalsInit]
+    public int Search(ReadOnlySpan<float> query, int k, Span<SearchResult> destination)
+    {
+        SearchScratch scratch = SearchScratch.Current;
+        while (true)
+        {
+            int seq = Volatile.Read(ref _sequence);
+            if ((seq & 1) != 0)
+            {
+                Thread.SpinWait(8);
+                continue;
+            }
+
+            float[] vectors = _vectors;
+            long[] ids = _ids;
+            int count = Math.Min(Math.Min(Volatile.Read(ref _count), ids.Length), vectors.Length / _dimension);
+
+            // Top-k with a size-k min-heap (worst on top), reusing the search scratch.
+            scratch.ResultCount = 0;
+            ref float q = ref MemoryMarshal.GetReference(query);
+            ref float rows = ref MemoryMarshal.GetArrayDataReference(vectors);
+            for (int i = 0; i < count; i++)
+            {
+                float sim = VectorMath.Dot(ref q, ref Unsafe.Add(ref rows, (nint)i * _dimension), _dimension);
+                if (scratch.ResultCount < k)
+                {
+                    scratch.PushResult(sim, i);
+                }
+                else if (sim > scratch.Results[0].Sim)
+                {
+                    scratch.PopResult();
+                    scratch.PushResult(sim, i);
+                }
+            }
+
+            int n = scratch.ResultCount;
+            for (int i = n - 1; i >= 0; i--)
+            {
+                Candidate c = scratch.PopResult();
+                destination[i] = new SearchResult(ids[c.Slot], c.Sim);
+            }
+
+            if (Volatile.Read(ref _sequence) == seq)
+            {
+                return n;
+            }
+        }
+    }
+
+    /// <summary>Builds a graph over the rows; caller holds <see cref="WriteLock"/>.</summary>
+    public HnswIndex BuildGraph(VectorIndexOptions options)
+    {
+        var graph = new HnswIndex(options);
+        for (int i = 0; i < _count; i++)
+        {
+            graph.Add(_ids[i], _vectors.AsSpan(i * _dimension, _dimension));
+        }
+
+        return graph;
+    }
+
+    internal void WriteTo(SnapshotWriter writer)
+    {
+        lock (_writeLock)
+        {
+            writer.WriteInt32(_count);
+            writer.Write<long>(_ids.AsSpan(0, _count));
+            writer.Write<float>(_vectors.AsSpan(0, _count * _dimension));
+        }
+    }
+
+    internal static FlatIndex ReadFrom(SnapshotReader reader, int dimension)
+    {
+        int count = reader.ReadCount(8 + (4L * dimension));
+        var flat = new FlatIndex(dimension, Math.Max(4, count));
+        reader.Read<long>(flat._ids.AsSpan(0, count));
+        reader.Read<float>(flat._vectors.AsSpan(0, count * dimension));
+        for (int i = 1; i < count; i++)
+        {
+            if (Array.IndexOf(flat._ids, flat._ids[i], 0, i) >= 0)
+            {
+                ThrowHelper.Corrupt("an id appears twice.");
+            }
+        }
+
+        flat._count = count;
+        return flat;
+    }
+}
