@@ -1,0 +1,98 @@
+namespace SemCache.Cache;
+
+/// <summary>Options of the cache engine's semantics and request limits. Every default is stated on its property.</summary>
+public sealed class CacheOptions
+{
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string SectionName = "Cache";
+
+    /// <summary>
+    /// Cosine similarity a semantic hit needs when a Get does not say. Default: 0.90 (on qqp-dev it gives the precision
+    /// recorded in docs/benchmarks.md; a wrong cached answer is worse than a miss, so the default leans to precision).
+    /// </summary>
+    public float DefaultThreshold { get; set; } = 0.90f;
+
+    /// <summary>Most matches one Get may ask for (<c>top_k</c>). Default: 100.</summary>
+    public int MaxTopK { get; set; } = 100;
+
+    /// <summary>Longest prompt (or matched message), in characters. Default: 131,072 (128 Ki).</summary>
+    public int MaxPromptChars { get; set; } = 128 * 1024;
+
+    /// <summary>Longest response, in characters. Default: 262,144 (256 Ki).</summary>
+    public int MaxResponseChars { get; set; } = 256 * 1024;
+
+    /// <summary>Most attributes per request. Default: 32.</summary>
+    public int MaxAttributes { get; set; } = 32;
+
+    /// <summary>Longest attribute key, in characters. Default: 128.</summary>
+    public int MaxAttributeKeyChars { get; set; } = 128;
+
+    /// <summary>Longest attribute value, in characters. Default: 1,024.</summary>
+    public int MaxAttributeValueChars { get; set; } = 1024;
+
+    /// <summary>Most messages per request. Default: 256.</summary>
+    public int MaxMessages { get; set; } = 256;
+
+    /// <summary>Most characters in all messages of a request together. Default: 1,048,576 (1 Mi).</summary>
+    public int MaxConversationChars { get; set; } = 1024 * 1024;
+
+    /// <summary>Largest caller-supplied vector. Default: 4,096 dimensions.</summary>
+    public int MaxVectorDimension { get; set; } = 4096;
+
+    /// <summary>Most entries in one SetMany. Default: 1,000.</summary>
+    public int MaxSetManyEntries { get; set; } = 1000;
+
+    /// <summary>
+    /// Let prompts longer than the model's window match semantically on their truncated embedding. Default: false —
+    /// such prompts match exactly only, since two long prompts that differ after the window would embed alike.
+    /// </summary>
+    public bool SemanticMatchOnTruncatedPrompts { get; set; }
+
+    /// <summary>Prices in US dollars per million tokens, by model name, for <c>cost_saved_usd</c>. Default: none (0 saved).</summary>
+    public Dictionary<string, ModelPrice> ModelPrices { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Checks every option; throws naming the option and its allowed range.</summary>
+    public void Validate()
+    {
+        if (!float.IsFinite(DefaultThreshold) || DefaultThreshold is < -1f or > 1f)
+        {
+            throw new ArgumentException($"Cache:DefaultThreshold is {DefaultThreshold}; it must be between -1 and 1.", nameof(DefaultThreshold));
+        }
+
+        Check(MaxTopK, 1, 10_000, nameof(MaxTopK));
+        Check(MaxPromptChars, 1, 16 << 20, nameof(MaxPromptChars));
+        Check(MaxResponseChars, 1, 64 << 20, nameof(MaxResponseChars));
+        Check(MaxAttributes, 0, 1024, nameof(MaxAttributes));
+        Check(MaxAttributeKeyChars, 1, 65_536, nameof(MaxAttributeKeyChars));
+        Check(MaxAttributeValueChars, 0, 1 << 20, nameof(MaxAttributeValueChars));
+        Check(MaxMessages, 1, 65_536, nameof(MaxMessages));
+        Check(MaxConversationChars, 1, 64 << 20, nameof(MaxConversationChars));
+        Check(MaxVectorDimension, 1, 65_536, nameof(MaxVectorDimension));
+        Check(MaxSetManyEntries, 1, 100_000, nameof(MaxSetManyEntries));
+        foreach ((string model, ModelPrice price) in ModelPrices)
+        {
+            if (!(price.InputPerMillion >= 0) || !(price.OutputPerMillion >= 0))
+            {
+                throw new ArgumentException($"Cache:ModelPrices:{model} has a negative or missing price.", nameof(ModelPrices));
+            }
+        }
+    }
+
+    private static void Check(int value, int min, int max, string name)
+    {
+        if (value < min || value > max)
+        {
+            throw new ArgumentException($"Cache:{name} is {value}; it must be between {min} and {max}.", name);
+        }
+    }
+}
+
+/// <summary>What a model's tokens cost, for savings accounting.</summary>
+public sealed class ModelPrice
+{
+    /// <summary>US dollars per million input (prompt) tokens.</summary>
+    public double InputPerMillion { get; set; }
+
+    /// <summary>US dollars per million output (completion) tokens.</summary>
+    public double OutputPerMillion { get; set; }
+}
