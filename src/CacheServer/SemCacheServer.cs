@@ -1,11 +1,14 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
+using SemCache.Cache;
 using SemCache.CacheServer.Services;
 using SemCache.Embedding;
+using SemCache.Index;
+using SemCache.Storage;
 
 namespace SemCache.CacheServer;
 
-/// <summary>Builds the server: configuration, validated options, the engine, and the gRPC endpoints.</summary>
+/// <summary>Builds the server: configuration, validated options, the engine, and the gRPC and HTTP endpoints.</summary>
 public static partial class SemCacheServer
 {
     /// <summary>Command-line flags and the configuration keys they set.</summary>
@@ -14,6 +17,9 @@ public static partial class SemCacheServer
         ["--host"] = "Server:Host",
         ["--port"] = "Server:Port",
         ["--http-port"] = "Server:HttpPort",
+        ["--data-dir"] = "Storage:DataDirectory",
+        ["--durability"] = "Storage:Durability",
+        ["--default-threshold"] = "Cache:DefaultThreshold",
         ["--model"] = "Embedding:ModelPath",
         ["--vocab"] = "Embedding:VocabPath",
         ["--execution-provider"] = "Embedding:ExecutionProvider",
@@ -28,16 +34,32 @@ public static partial class SemCacheServer
         WebApplicationBuilder builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddEnvironmentVariables("SEMCACHE_");
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string>(FlagMappings));
+        // Relative data directories are relative to where the server was started, not to its binaries.
+        builder.Configuration["Storage:DataDirectory"] = Path.GetFullPath(builder.Configuration["Storage:DataDirectory"] is { Length: > 0 } dir ? dir : "data", Environment.CurrentDirectory);
+        configure?.Invoke(builder);
 
-        builder.Services.AddOptions<ServerOptions>().Bind(builder.Configuration.GetSection(ServerOptions.SectionName))
+        IServiceCollection services = builder.Services;
+        services.AddOptions<ServerOptions>().Bind(builder.Configuration.GetSection(ServerOptions.SectionName))
             .Validate(Validated<ServerOptions>(o => o.Validate())).ValidateOnStart();
-        builder.Services.AddOptions<EmbeddingOptions>().Bind(builder.Configuration.GetSection(EmbeddingOptions.SectionName))
+        services.AddOptions<EmbeddingOptions>().Bind(builder.Configuration.GetSection(EmbeddingOptions.SectionName))
             .Validate(Validated<EmbeddingOptions>(o => o.Validate())).ValidateOnStart();
-        builder.Services.AddSingleton(sp => TextEmbedder.Create(sp.GetRequiredService<IOptions<EmbeddingOptions>>().Value, sp.GetRequiredService<ILoggerFactory>()));
+        services.AddOptions<CacheOptions>().Bind(builder.Configuration.GetSection(CacheOptions.SectionName))
+            .Validate(Validated<CacheOptions>(o => o.Validate())).ValidateOnStart();
+        services.AddOptions<EntryStoreOptions>().Bind(builder.Configuration.GetSection("Storage"))
+            .Validate(Validated<EntryStoreOptions>(o => o.Validate())).ValidateOnStart();
+        services.AddSingleton(sp => TextEmbedder.Create(sp.GetRequiredService<IOptions<EmbeddingOptions>>().Value, sp.GetRequiredService<ILoggerFactory>()));
+        // The index's dimension comes from each namespace's vectors; the rest binds from "Index" (validated by the engine).
+        services.AddSingleton<IOptions<VectorIndexOptions>>(sp => Options.Create(
+            builder.Configuration.GetSection("Index").Get<VectorIndexOptions>() ?? new VectorIndexOptions { Dimension = sp.GetRequiredService<TextEmbedder>().Dimension }));
+        services.AddSingleton<CacheEngineHost>();
+        services.AddHostedService(sp => sp.GetRequiredService<CacheEngineHost>());
 
-        builder.Services.AddGrpc(o => o.EnableDetailedErrors = false);
-        builder.Services.AddGrpcReflection();
-        builder.Services.AddGrpcHealthChecks().AddCheck("embedding", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
+        // The type registry lets HTTP/JSON errors carry the same google.rpc.BadRequest details as gRPC ones.
+        services.AddGrpc(o => o.EnableDetailedErrors = false)
+            .AddJsonTranscoding(o => o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(Google.Rpc.BadRequest.Descriptor));
+        services.AddGrpcReflection();
+        services.AddGrpcHealthChecks().AddCheck<CacheEngineHost>("cache");
+        builder.Host.ConfigureHostOptions(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
         ServerOptions server = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
         server.Validate();
@@ -51,19 +73,25 @@ public static partial class SemCacheServer
             }
         });
 
-        configure?.Invoke(builder);
         WebApplication app = builder.Build();
         app.MapGrpcService<SemanticCacheService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
-        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapHealthChecks("/healthz");
+        app.MapGet("/metrics", (CacheEngineHost host, TextEmbedder embedder) => MetricsEndpoint.Render(host, embedder));
 
         // Load the model before listening, so a bad model path or a missing CUDA fails start-up, not the first call.
         TextEmbedder embedder = app.Services.GetRequiredService<TextEmbedder>();
+        CacheEngineHost host = app.Services.GetRequiredService<CacheEngineHost>();
         string grpcEndpoint = $"grpc://{server.Host}:{server.Port}";
         string httpEndpoint = server.HttpPort == 0 ? "off" : $"http://{server.Host}:{server.HttpPort}";
         app.Lifetime.ApplicationStarted.Register(() =>
-            Log.Started(app.Logger, embedder.ModelName, embedder.Dimension, embedder.ExecutionProvider, grpcEndpoint, httpEndpoint));
+        {
+            EntryStoreOptions store = app.Services.GetRequiredService<IOptions<EntryStoreOptions>>().Value;
+            long entries = host.Engine.GetStatistics().Entries;
+            string indexSource = host.Engine.Recovery.IndexSource;
+            Log.Started(app.Logger, embedder.ModelName, embedder.Dimension, embedder.ExecutionProvider, entries, indexSource, store.DataDirectory, store.Durability, grpcEndpoint, httpEndpoint);
+        });
         return app;
     }
 
@@ -75,7 +103,8 @@ public static partial class SemCacheServer
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "SemCache serving: model {Model} ({Dimension} dimensions, {Provider}), gRPC {GrpcEndpoint}, HTTP {HttpEndpoint}")]
-        public static partial void Started(ILogger logger, string model, int dimension, string provider, string grpcEndpoint, string httpEndpoint);
+        [LoggerMessage(EventId = 1, Level = LogLevel.Information,
+            Message = "SemCache serving: model {Model} ({Dimension} dimensions, {Provider}); {Entries} entries recovered (index: {IndexSource}) from {DataDirectory}, durability {Durability}; gRPC {GrpcEndpoint}, HTTP {HttpEndpoint}")]
+        public static partial void Started(ILogger logger, string model, int dimension, string provider, long entries, string indexSource, string dataDirectory, DurabilityMode durability, string grpcEndpoint, string httpEndpoint);
     }
 }

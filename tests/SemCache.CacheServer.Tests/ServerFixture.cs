@@ -8,24 +8,32 @@ using SemCache.CacheServer.Tests;
 
 namespace SemCache.CacheServer.Tests;
 
-/// <summary>The real server, in process on a TestServer, with the bundled model loaded once for all tests.</summary>
+/// <summary>The real server, in process on a TestServer over its own data directory, with the model loaded once for all tests.</summary>
 public sealed class ServerFixture : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
     public ServerFixture()
     {
-        _app = SemCacheServer.Build([], builder => builder.WebHost.UseTestServer());
+        DataDirectory = Path.Combine(Path.GetTempPath(), "semcache-server-test-" + Guid.NewGuid().ToString("N"));
+        _app = SemCacheServer.Build(["--data-dir", DataDirectory], builder => builder.WebHost.UseTestServer());
         _app.StartAsync().GetAwaiter().GetResult();
         Channel = GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions { HttpHandler = _app.GetTestServer().CreateHandler() });
+        Http = _app.GetTestServer().CreateClient();
     }
 
+    public string DataDirectory { get; }
+
     public GrpcChannel Channel { get; }
+
+    public HttpClient Http { get; }
 
     public async ValueTask DisposeAsync()
     {
         Channel.Dispose();
+        Http.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
+        Directory.Delete(DataDirectory, recursive: true);
     }
 }

@@ -1,32 +1,159 @@
+using Google.Protobuf.Collections;
+using Google.Rpc;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
+using SemCache.Cache;
 using SemCache.Embedding;
 using SemCache.Protocol.V1;
+using ProtoChatMessage = SemCache.Protocol.V1.ChatMessage;
+using ProtoSemanticLayer = SemCache.Protocol.V1.SemanticLayer;
+using Status = Google.Rpc.Status;
 
 namespace SemCache.CacheServer.Services;
 
-/// <summary>Maps the SemanticCache contract onto the engine. Validation here; no cache logic.</summary>
-internal sealed class SemanticCacheService(TextEmbedder embedder, IOptions<ServerOptions> options) : SemanticCache.SemanticCacheBase
+/// <summary>Maps the SemanticCache contract onto the engine: messages in and out, errors to statuses. No cache logic.</summary>
+internal sealed class SemanticCacheService(CacheEngineHost host, TextEmbedder embedder, IOptions<ServerOptions> options) : SemanticCache.SemanticCacheBase
 {
     private readonly ServerOptions _options = options.Value;
+
+    public override async Task<GetResponse> Get(GetRequest request, ServerCallContext context)
+    {
+        CacheGetResult result = await Run(() => host.Engine.GetAsync(new CacheGetRequest
+        {
+            Namespace = request.Namespace,
+            Prompt = request.Prompt,
+            Messages = ToMessages(request.Messages),
+            Attributes = ToAttributes(request.Attributes),
+            MinSimilarity = request.HasMinSimilarity ? request.MinSimilarity : null,
+            TopK = (int)Math.Min(request.TopK, int.MaxValue),
+            Vector = ToArray(request.Vector),
+            ExactOnly = request.ExactOnly,
+        }, context.CancellationToken)).ConfigureAwait(false);
+
+        var response = new GetResponse
+        {
+            Hit = result.Hit,
+            Semantic = result.Semantic switch
+            {
+                Cache.SemanticLayer.Searched => ProtoSemanticLayer.Searched,
+                Cache.SemanticLayer.SkippedExactHit => ProtoSemanticLayer.SkippedExactHit,
+                Cache.SemanticLayer.SkippedExactOnly => ProtoSemanticLayer.SkippedExactOnly,
+                Cache.SemanticLayer.SkippedTruncated => ProtoSemanticLayer.SkippedTruncated,
+                _ => ProtoSemanticLayer.SkippedEmpty,
+            },
+            PromptTruncated = result.PromptTruncated,
+        };
+        if (result.BestSimilarity is float best)
+        {
+            response.BestSimilarity = best;
+        }
+
+        foreach (CacheMatch match in result.Matches)
+        {
+            var m = new Match
+            {
+                Id = match.Id,
+                Prompt = match.Prompt,
+                Response = match.Response,
+                Similarity = match.Similarity,
+                Exact = match.Exact,
+                CreatedUnixMs = match.CreatedUnixMs,
+                ExpiresUnixMs = match.ExpiresUnixMs,
+                Usage = new Usage { Model = match.Usage.Model, InputTokens = (uint)match.Usage.InputTokens, OutputTokens = (uint)match.Usage.OutputTokens },
+            };
+            foreach ((string key, string value) in match.Attributes)
+            {
+                m.Attributes[key] = value;
+            }
+
+            response.Matches.Add(m);
+        }
+
+        return response;
+    }
+
+    public override async Task<SetResponse> Set(SetRequest request, ServerCallContext context)
+    {
+        CacheSetResult result = await Run(() => host.Engine.SetAsync(ToSet(request), context.CancellationToken)).ConfigureAwait(false);
+        return ToResponse(result);
+    }
+
+    public override async Task<SetManyResponse> SetMany(SetManyRequest request, ServerCallContext context)
+    {
+        var requests = new CacheSetRequest[request.Entries.Count];
+        for (int i = 0; i < requests.Length; i++)
+        {
+            requests[i] = ToSet(request.Entries[i]);
+        }
+
+        IReadOnlyList<CacheSetResult> results = await Run(() => host.Engine.SetManyAsync(requests, context.CancellationToken)).ConfigureAwait(false);
+        var response = new SetManyResponse();
+        foreach (CacheSetResult result in results)
+        {
+            response.Results.Add(ToResponse(result));
+        }
+
+        return response;
+    }
+
+    public override async Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context)
+    {
+        long deleted = await Run(() => host.Engine.DeleteAsync(new CacheDeleteRequest
+        {
+            Namespace = request.Namespace,
+            Id = request.Id,
+            Attributes = ToAttributes(request.Attributes),
+            Messages = ToMessages(request.Messages),
+            EntireNamespace = request.EntireNamespace,
+        }, context.CancellationToken)).ConfigureAwait(false);
+        return new DeleteResponse { Deleted = (ulong)deleted };
+    }
+
+    public override Task<StatsResponse> Stats(StatsRequest request, ServerCallContext context)
+    {
+        CacheStatistics stats;
+        try
+        {
+            stats = host.Engine.GetStatistics(request.Namespace);
+        }
+        catch (CacheRequestException e)
+        {
+            throw ToRpcException(e);
+        }
+
+        return Task.FromResult(new StatsResponse
+        {
+            Entries = (ulong)stats.Entries,
+            Gets = (ulong)stats.Gets,
+            ExactHits = (ulong)stats.ExactHits,
+            SemanticHits = (ulong)stats.SemanticHits,
+            Misses = (ulong)stats.Misses,
+            HitRate = stats.HitRate,
+            Sets = (ulong)stats.Sets,
+            Evictions = (ulong)stats.Evictions,
+            Expirations = (ulong)stats.Expirations,
+            TokensSaved = (ulong)stats.TokensSaved,
+            CostSavedUsd = stats.CostSavedUsd,
+        });
+    }
 
     public override async Task<EmbedResponse> Embed(EmbedRequest request, ServerCallContext context)
     {
         if (request.Texts.Count == 0)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "texts: at least one text is required."));
+            throw ToRpcException(new CacheRequestException(CacheErrorKind.InvalidArgument, "texts", "at least one text is required."));
         }
 
         if (request.Texts.Count > _options.MaxEmbedTexts)
         {
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"texts: {request.Texts.Count} texts exceed the limit of {_options.MaxEmbedTexts} per call (Server:MaxEmbedTexts)."));
+            throw ToRpcException(new CacheRequestException(CacheErrorKind.ResourceExhausted, "texts", $"{request.Texts.Count} texts exceed the limit of {_options.MaxEmbedTexts} per call (Server:MaxEmbedTexts)."));
         }
 
         for (int i = 0; i < request.Texts.Count; i++)
         {
             if (request.Texts[i].Length > _options.MaxTextChars)
             {
-                throw new RpcException(new Status(StatusCode.ResourceExhausted, $"texts[{i}]: {request.Texts[i].Length} characters exceed the limit of {_options.MaxTextChars} (Server:MaxTextChars)."));
+                throw ToRpcException(new CacheRequestException(CacheErrorKind.ResourceExhausted, $"texts[{i}]", $"{request.Texts[i].Length} characters exceed the limit of {_options.MaxTextChars} (Server:MaxTextChars)."));
             }
         }
 
@@ -41,5 +168,80 @@ internal sealed class SemanticCacheService(TextEmbedder embedder, IOptions<Serve
         }
 
         return response;
+    }
+
+    private static CacheSetRequest ToSet(SetRequest request) => new()
+    {
+        Namespace = request.Namespace,
+        Prompt = request.Prompt,
+        Messages = ToMessages(request.Messages),
+        Attributes = ToAttributes(request.Attributes),
+        Response = request.Response,
+        TtlSeconds = request.TtlSeconds,
+        UsageModel = request.Usage?.Model ?? "",
+        InputTokens = request.Usage?.InputTokens ?? 0,
+        OutputTokens = request.Usage?.OutputTokens ?? 0,
+        Vector = ToArray(request.Vector),
+    };
+
+    private static SetResponse ToResponse(CacheSetResult result) => new()
+    {
+        Id = result.Id,
+        Replaced = result.Replaced,
+        SemanticallyIndexed = result.SemanticallyIndexed,
+        ExpiresUnixMs = result.ExpiresUnixMs,
+    };
+
+    private static Cache.ChatMessage[] ToMessages(RepeatedField<ProtoChatMessage> messages)
+    {
+        if (messages.Count == 0)
+        {
+            return [];
+        }
+
+        var result = new Cache.ChatMessage[messages.Count];
+        for (int i = 0; i < result.Length; i++)
+        {
+            result[i] = new Cache.ChatMessage(messages[i].Role, messages[i].Content);
+        }
+
+        return result;
+    }
+
+    private static KeyValuePair<string, string>[] ToAttributes(MapField<string, string> attributes) =>
+        attributes.Count == 0 ? [] : [.. attributes];
+
+    private static float[] ToArray(RepeatedField<float> values) => values.Count == 0 ? [] : [.. values];
+
+    private static async Task<T> Run<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (CacheRequestException e)
+        {
+            throw ToRpcException(e);
+        }
+    }
+
+    /// <summary>The engine's rejection as a rich gRPC status: the code, a message, and a BadRequest naming the field.</summary>
+    internal static RpcException ToRpcException(CacheRequestException e)
+    {
+        var status = new Status
+        {
+            Code = (int)(e.Kind switch
+            {
+                CacheErrorKind.ResourceExhausted => Code.ResourceExhausted,
+                CacheErrorKind.FailedPrecondition => Code.FailedPrecondition,
+                _ => Code.InvalidArgument,
+            }),
+            Message = e.Message,
+        };
+        status.Details.Add(Google.Protobuf.WellKnownTypes.Any.Pack(new BadRequest
+        {
+            FieldViolations = { new BadRequest.Types.FieldViolation { Field = e.Field, Description = e.Reason } },
+        }));
+        return status.ToRpcException();
     }
 }

@@ -1,0 +1,47 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using SemCache.Cache;
+using SemCache.Embedding;
+using SemCache.Index;
+using SemCache.Storage;
+
+namespace SemCache.CacheServer;
+
+/// <summary>
+/// Owns the engine's lifetime: opens it (recovering the data directory) before the server accepts calls, and on
+/// shutdown — after Kestrel has drained in-flight calls — closes it with a final checkpoint of store and index.
+/// </summary>
+internal sealed partial class CacheEngineHost(
+    TextEmbedder embedder,
+    IOptions<CacheOptions> cacheOptions,
+    IOptions<EntryStoreOptions> storeOptions,
+    IOptions<VectorIndexOptions> indexOptions,
+    ILoggerFactory loggerFactory) : IHostedService, IHealthCheck, IAsyncDisposable
+{
+    private SemanticCacheEngine? _engine;
+
+    /// <summary>The engine; available once the host has started.</summary>
+    public SemanticCacheEngine Engine => _engine ?? throw new InvalidOperationException("The cache is still starting.");
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        EntryStoreOptions store = storeOptions.Value;
+        store.DataDirectory = Path.GetFullPath(store.DataDirectory);
+        _engine = await SemanticCacheEngine.OpenAsync(cacheOptions.Value, store, indexOptions.Value, embedder, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => DisposeAsync().AsTask();
+
+    // Also reached when the host fails to start (a port in use) and StopAsync never runs: the store still closes cleanly.
+    public async ValueTask DisposeAsync()
+    {
+        SemanticCacheEngine? engine = Interlocked.Exchange(ref _engine, null);
+        if (engine is not null)
+        {
+            await engine.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(_engine is null ? HealthCheckResult.Unhealthy("starting") : HealthCheckResult.Healthy());
+}

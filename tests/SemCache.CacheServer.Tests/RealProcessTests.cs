@@ -1,0 +1,240 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Grpc.Net.Client;
+using SemCache.Protocol.V1;
+
+namespace SemCache.CacheServer.Tests;
+
+/// <summary>The real server process on loopback: start, serve, SIGTERM, exit 0, restart with the data intact.</summary>
+public sealed partial class RealProcessTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task TheServerServesOnLoopbackShutsDownGracefullyAndKeepsItsData()
+    {
+        string data = Path.Combine(Path.GetTempPath(), "semcache-process-test-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            string id;
+            using (ServerProcess server = await ServerProcess.StartAsync(data))
+            {
+                using GrpcChannel channel = GrpcChannel.ForAddress($"http://127.0.0.1:{server.Port}");
+                var client = new SemanticCache.SemanticCacheClient(channel);
+                id = (await client.SetAsync(new SetRequest { Prompt = "Which port does SemCache use?", Response = "50051 by default." }, cancellationToken: Ct)).Id;
+                Assert.True((await client.GetAsync(new GetRequest { Prompt = "What port does SemCache use?" }, cancellationToken: Ct)).Hit);
+                Assert.Equal(0, await server.TerminateAsync());
+                Assert.Contains("final checkpoint", server.Output, StringComparison.Ordinal);
+            }
+
+            using (ServerProcess server = await ServerProcess.StartAsync(data))
+            {
+                Assert.Contains("1 entries recovered", server.Output, StringComparison.Ordinal);
+                using GrpcChannel channel = GrpcChannel.ForAddress($"http://127.0.0.1:{server.Port}");
+                var client = new SemanticCache.SemanticCacheClient(channel);
+                GetResponse exact = await client.GetAsync(new GetRequest { Prompt = "Which port does SemCache use?" }, cancellationToken: Ct);
+                Assert.Equal(id, Assert.Single(exact.Matches).Id);
+                GetResponse semantic = await client.GetAsync(new GetRequest { Prompt = "What port does SemCache listen on?" }, cancellationToken: Ct);
+                Assert.True(semantic.Hit);
+                Assert.Equal(0, await server.TerminateAsync());
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task InStrictModeEveryAcknowledgedSetSurvivesSigkill()
+    {
+        string data = Path.Combine(Path.GetTempPath(), "semcache-crash-test-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var acknowledged = new System.Collections.Concurrent.ConcurrentBag<(string Prompt, string Id)>();
+            using (ServerProcess server = await ServerProcess.StartAsync(data, "--durability", "strict"))
+            {
+                using GrpcChannel channel = GrpcChannel.ForAddress($"http://127.0.0.1:{server.Port}");
+                var client = new SemanticCache.SemanticCacheClient(channel);
+                using var stop = new CancellationTokenSource();
+                Task[] writers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
+                {
+                    for (int i = 0; !stop.IsCancellationRequested; i++)
+                    {
+                        string prompt = $"writer {w} question {i}";
+                        try
+                        {
+                            SetResponse set = await client.SetAsync(new SetRequest { Prompt = prompt, Response = $"answer {w}/{i}" });
+                            acknowledged.Add((prompt, set.Id));
+                        }
+                        catch (Grpc.Core.RpcException)
+                        {
+                            return; // the server is gone: this Set was never acknowledged
+                        }
+                    }
+                })).ToArray();
+
+                while (acknowledged.Count < 100)
+                {
+                    await Task.Delay(20, Ct);
+                }
+
+                server.KillHard();
+                await stop.CancelAsync();
+                await Task.WhenAll(writers);
+            }
+
+            using (ServerProcess server = await ServerProcess.StartAsync(data, "--durability", "strict"))
+            {
+                using GrpcChannel channel = GrpcChannel.ForAddress($"http://127.0.0.1:{server.Port}");
+                var client = new SemanticCache.SemanticCacheClient(channel);
+                foreach ((string prompt, string id) in acknowledged)
+                {
+                    GetResponse found = await client.GetAsync(new GetRequest { Prompt = prompt, ExactOnly = true }, cancellationToken: Ct);
+                    Assert.True(found.Hit, $"acknowledged Set '{prompt}' (id {id}) was lost");
+                    Assert.Equal(id, found.Matches[0].Id);
+                }
+
+                Assert.Equal(0, await server.TerminateAsync());
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task ABadOptionStopsStartUpWithOneClearLine()
+    {
+        using var process = Process.Start(new ProcessStartInfo("dotnet", [ServerProcess.ServerDll, "--default-threshold", "2", "--port", "1"])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        })!;
+        string error = await process.StandardError.ReadToEndAsync(Ct);
+        await process.WaitForExitAsync(Ct);
+        Assert.Equal(1, process.ExitCode);
+        Assert.Contains("Cache:DefaultThreshold is 2", error, StringComparison.Ordinal);
+    }
+
+    private sealed partial class ServerProcess : IDisposable
+    {
+        private readonly Process _process;
+        private readonly System.Text.StringBuilder _output = new();
+
+        private ServerProcess(Process process, int port)
+        {
+            _process = process;
+            Port = port;
+        }
+
+        public static string ServerDll => Path.Combine(AppContext.BaseDirectory, "semcache-server.dll");
+
+        public int Port { get; }
+
+        public string Output
+        {
+            get
+            {
+                lock (_output)
+                {
+                    return _output.ToString();
+                }
+            }
+        }
+
+        public static async Task<ServerProcess> StartAsync(string dataDirectory, params string[] extra)
+        {
+            int port = FreePort(), httpPort = FreePort();
+            var info = new ProcessStartInfo("dotnet", [ServerDll, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--http-port", httpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--data-dir", dataDirectory, .. extra])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            var process = Process.Start(info)!;
+            var server = new ServerProcess(process, port);
+            process.OutputDataReceived += (_, e) => server.Append(e.Data);
+            process.ErrorDataReceived += (_, e) => server.Append(e.Data);
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+
+            using var http = new HttpClient();
+            var deadline = DateTime.UtcNow.AddSeconds(90);
+            while (DateTime.UtcNow < deadline)
+            {
+                Assert.False(process.HasExited, "the server exited during start-up:\n" + server.Output);
+                try
+                {
+                    if ((await http.GetAsync(new Uri($"http://127.0.0.1:{httpPort}/healthz"), Ct)).StatusCode == HttpStatusCode.OK && server.Output.Contains("SemCache serving", StringComparison.Ordinal))
+                    {
+                        return server;
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                }
+
+                await Task.Delay(200, Ct);
+            }
+
+            process.Kill();
+            throw new TimeoutException("the server did not become healthy:\n" + server.Output);
+        }
+
+        public async Task<int> TerminateAsync()
+        {
+            Assert.Equal(0, Kill(_process.Id, 15));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await _process.WaitForExitAsync(timeout.Token);
+            _process.WaitForExit(); // drains the redirected output
+            return _process.ExitCode;
+        }
+
+        /// <summary>SIGKILL: no shutdown code runs, as in a crash or an OOM kill.</summary>
+        public void KillHard()
+        {
+            Assert.Equal(0, Kill(_process.Id, 9));
+            _process.WaitForExit();
+        }
+
+        public void Dispose()
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill();
+            }
+
+            _process.Dispose();
+        }
+
+        private void Append(string? line)
+        {
+            if (line is not null)
+            {
+                lock (_output)
+                {
+                    _output.AppendLine(line);
+                }
+            }
+        }
+
+        private static int FreePort()
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            return ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+
+        [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+        private static partial int Kill(int pid, int signal);
+    }
+}
