@@ -7,7 +7,7 @@ using SemCache.Evaluation;
 // Evaluations of the embedding engine.
 //   semcache-eval stsb [path-to-stsb-test.tsv] [--expected 0.8203] [--tolerance 0.002]
 //     exits 1 when the Spearman correlation falls outside expected ± tolerance, so CI catches a pipeline drift.
-//   semcache-eval speed [--seconds 10]
+//   semcache-eval speed [--seconds 10] [--window-us 300] [--threads 0]
 //     the workloads that bench/peers/node/embed-peers.mjs runs on other stacks, as one JSON line.
 return args.Length > 0 ? args[0] switch
 {
@@ -19,7 +19,7 @@ return args.Length > 0 ? args[0] switch
 static int Usage()
 {
     Console.Error.WriteLine("usage: semcache-eval stsb [stsb-test.tsv] [--expected 0.8203] [--tolerance 0.002]");
-    Console.Error.WriteLine("       semcache-eval speed [--seconds 10]");
+    Console.Error.WriteLine("       semcache-eval speed [--seconds 10] [--window-us 300] [--threads 0]");
     return 2;
 }
 

@@ -29,11 +29,25 @@ internal static class Speed
             seconds = double.Parse(args[index + 1], CultureInfo.InvariantCulture);
         }
 
-        await using TextEmbedder embedder = TextEmbedder.Create();
+        var options = new EmbeddingOptions();
+        index = Array.IndexOf(args, "--window-us");
+        if (index >= 0 && index + 1 < args.Length)
+        {
+            options.BatchWindow = TimeSpan.FromMicroseconds(int.Parse(args[index + 1], CultureInfo.InvariantCulture));
+        }
+
+        index = Array.IndexOf(args, "--threads");
+        if (index >= 0 && index + 1 < args.Length)
+        {
+            options.IntraOpThreads = int.Parse(args[index + 1], CultureInfo.InvariantCulture);
+        }
+
+        await using TextEmbedder embedder = TextEmbedder.Create(options);
         TimeSpan duration = TimeSpan.FromSeconds(seconds);
         var results = new Dictionary<string, object>
         {
-            ["threads"] = Environment.ProcessorCount,
+            ["threads"] = options.IntraOpThreads == 0 ? Environment.ProcessorCount : options.IntraOpThreads,
+            ["window_us"] = options.BatchWindow.TotalMicroseconds,
             ["tokens"] = embedder.Tokenizer.Tokenize(Short).Ids.Length,
         };
 
