@@ -88,7 +88,7 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
         ArgumentNullException.ThrowIfNull(embedder);
         options.Validate();
         loggerFactory ??= NullLoggerFactory.Instance;
-        VectorIndexOptions template = WithDimension(indexOptions ?? new VectorIndexOptions { Dimension = embedder.Dimension }, embedder.Dimension);
+        VectorIndexOptions template = (indexOptions ?? new VectorIndexOptions { Dimension = embedder.Dimension }) with { Dimension = embedder.Dimension };
         template.Validate();
         var engine = new SemanticCacheEngine(options, storeOptions, template, embedder, loggerFactory.CreateLogger<SemanticCacheEngine>());
         long started = Stopwatch.GetTimestamp();
@@ -439,20 +439,7 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
             : 0;
 
     private PartitionedIndex IndexFor(int dimension) =>
-        _indexes.GetOrAdd(dimension, d => new PartitionedIndex(WithDimension(_indexTemplate, d)));
-
-    private static VectorIndexOptions WithDimension(VectorIndexOptions template, int dimension) => new()
-    {
-        Dimension = dimension,
-        M = template.M,
-        EfConstruction = template.EfConstruction,
-        EfSearch = template.EfSearch,
-        FlatScanThreshold = template.FlatScanThreshold,
-        Quantization = template.Quantization,
-        InitialCapacity = template.InitialCapacity,
-        RescoreStorageDirectory = template.RescoreStorageDirectory,
-        RandomSeed = template.RandomSeed,
-    };
+        _indexes.GetOrAdd(dimension, d => new PartitionedIndex(_indexTemplate with { Dimension = d }));
 
     // Exact keys hold the normalised prompt itself; past the store's key limit, its SHA-256 stands in (hits still
     // compare the full stored prompt).

@@ -7,7 +7,7 @@ namespace SemCache.Index;
 /// Every property has a default chosen from measurements on 384-dimensional sentence embeddings (see
 /// <c>bench/SemCache.Index.Bench/RESULTS.md</c>).
 /// </summary>
-public sealed class VectorIndexOptions
+public sealed record VectorIndexOptions
 {
     /// <summary>Default <see cref="M"/>: 16 links per node above level 0, 32 at level 0.</summary>
     public const int DefaultM = 16;
