@@ -25,6 +25,7 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
     private int _arriving;
     private int _inFlight;
     private int _concurrency = 1;
+    private long _lastBatchEnd;
     private long _batches;
     private long _embedded;
 
@@ -107,9 +108,10 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
 
         // Wait for more only while it is likely to pay: someone is tokenising right now, or fewer requests are here
         // than callers were active when the last batch finished (they come back for their next request within
-        // microseconds). A lone caller is never held back; nobody is held past the window, counted from the first
-        // request's arrival (time spent queued behind the previous batch counts too).
-        long deadline = pending[0].Arrival + _windowTicks;
+        // microseconds). A lone caller is never held back; nobody waits more than the window once the worker is free
+        // (counted from the first request's arrival, or from the end of the previous batch if that came later, so the
+        // callers it just answered can join the next batch instead of splitting the load into two half batches).
+        long deadline = Math.Max(pending[0].Arrival, _lastBatchEnd) + _windowTicks;
         int expected = Math.Min(_concurrency, _maxBatchSize);
         var spinner = default(SpinWait);
         while (pending.Count < _maxBatchSize && Stopwatch.GetTimestamp() < deadline)
@@ -156,6 +158,7 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
         }
 
         pending.Clear();
+        _lastBatchEnd = Stopwatch.GetTimestamp();
     }
 
     private void RunChunk(int start, int count)
