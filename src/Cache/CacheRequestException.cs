@@ -11,6 +11,9 @@ public enum CacheErrorKind
 
     /// <summary>The request conflicts with the cache's state, e.g. a vector of the wrong dimension (FAILED_PRECONDITION).</summary>
     FailedPrecondition,
+
+    /// <summary>The cache cannot take the request now (e.g. its disk is full); retrying later may succeed (UNAVAILABLE).</summary>
+    Unavailable,
 }
 
 /// <summary>A request the engine rejects before changing anything: names the field and the rule or limit.</summary>

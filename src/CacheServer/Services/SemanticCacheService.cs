@@ -234,6 +234,7 @@ internal sealed class SemanticCacheService(CacheEngineHost host, TextEmbedder em
             {
                 CacheErrorKind.ResourceExhausted => Code.ResourceExhausted,
                 CacheErrorKind.FailedPrecondition => Code.FailedPrecondition,
+                CacheErrorKind.Unavailable => Code.Unavailable,
                 _ => Code.InvalidArgument,
             }),
             Message = e.Message,
