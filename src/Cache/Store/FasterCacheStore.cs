@@ -1,0 +1,78 @@
+using Microsoft.Extensions.Logging;
+using SemCache.Storage;
+
+namespace SemCache.Cache.Store;
+
+/// <summary>The engine's entry store on local disk: <see cref="EntryStore"/> (FASTER KV, write-ahead log, checkpoints).</summary>
+internal sealed class FasterCacheStore : ICacheEntryStore
+{
+    private readonly EntryStore _store;
+
+    private FasterCacheStore(EntryStore store) => _store = store;
+
+    public RecoveryReport Recovery => _store.Recovery;
+
+    public long Count => _store.Count;
+
+    public long CheckpointSequence => _store.CheckpointSequence;
+
+    public int MaxEntryBytes => _store.Options.MaxEntryBytes;
+
+    public CacheHealth Health => CacheHealth.Ok;
+
+    /// <summary>The store itself, for tests that crash it.</summary>
+    internal EntryStore Inner => _store;
+
+    public static async Task<FasterCacheStore> OpenAsync(EntryStoreOptions options, IEntryStoreObserver observer, ILoggerFactory loggerFactory, TimeProvider? timeProvider, CancellationToken cancellationToken)
+    {
+        EntryStore store = await EntryStore.OpenAsync(options, observer, loggerFactory.CreateLogger<EntryStore>(), timeProvider, cancellationToken).ConfigureAwait(false);
+        return new FasterCacheStore(store);
+    }
+
+    public long CountInNamespace(string ns) => _store.CountInNamespace(ns);
+
+    public int MeasureEntry(in ExactKey key, CacheEntry entry) => 0;
+
+    public ValueTask<CacheEntry?> GetByExactKeyAsync(ExactKey key, CancellationToken cancellationToken) => _store.GetByExactKeyAsync(key, cancellationToken);
+
+    public ValueTask<CacheEntry?> GetByIdAsync(ulong id, CancellationToken cancellationToken) => _store.GetByIdAsync(id, cancellationToken);
+
+    public bool Contains(ulong id) => _store.GetByIdAsync(id).AsTask().GetAwaiter().GetResult() is not null;
+
+    public async ValueTask<IReadOnlyList<SetResult>> SetManyAsync(IReadOnlyList<StoreWrite> writes, CancellationToken cancellationToken)
+    {
+        var results = new SetResult[writes.Count];
+        for (int i = 0; i < writes.Count; i++)
+        {
+            results[i] = await _store.SetAsync(writes[i].Key, writes[i].Entry, writes[i].Ttl, cancellationToken).ConfigureAwait(false);
+        }
+
+        return results;
+    }
+
+    public ValueTask<bool> DeleteAsync(ulong id, CancellationToken cancellationToken) => _store.DeleteAsync(id, cancellationToken);
+
+    public ValueTask<int> DeletePartitionAsync(ulong partition, CancellationToken cancellationToken) => _store.DeletePartitionAsync(partition, cancellationToken);
+
+    public ValueTask<int> DeleteNamespaceAsync(string ns, CancellationToken cancellationToken) => _store.DeleteNamespaceAsync(ns, cancellationToken);
+
+    public IEnumerable<StoredEntryInfo> EnumerateLive()
+    {
+        foreach (LiveEntry live in _store.EnumerateLiveEntries())
+        {
+            CacheEntry? entry = _store.GetByIdAsync(live.Id).AsTask().GetAwaiter().GetResult();
+            if (entry is not null)
+            {
+                yield return new StoredEntryInfo(live.Id, live.Partition, EntryStore.NamespaceHashOf(entry.Namespace), live.Vector.Length);
+            }
+        }
+    }
+
+    public async Task<long> CheckpointAsync(CancellationToken cancellationToken) => (await _store.CheckpointAsync(cancellationToken).ConfigureAwait(false)).Sequence;
+
+    public int SweepExpired() => _store.SweepExpired();
+
+    public EntryStoreStatistics GetStatistics() => _store.GetStatistics();
+
+    public ValueTask DisposeAsync() => _store.DisposeAsync();
+}
