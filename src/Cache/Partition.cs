@@ -37,7 +37,12 @@ public sealed class Partition
     /// <summary>SHA-256 (first 16 bytes) of the conversation before the matched message; empty without a conversation.</summary>
     public ReadOnlyMemory<byte> ContextFingerprint { get; }
 
-    /// <summary>64 bits of SHA-256 over namespace, attributes and context: the store's and the index's partition key.</summary>
+    /// <summary>
+    /// The partition's key: the first 64 bits of SHA-256 over namespace, attributes and context. The store keeps it as a
+    /// <see cref="ulong"/>; the index's 128-bit <c>PartitionKey</c> carries it in its low half (the high half is zero).
+    /// 64 bits make an accidental collision between two partitions of one cache vanishingly rare, and harmless: every
+    /// candidate is checked against the full partition (<see cref="Matches"/>) before it is returned.
+    /// </summary>
     public ulong Key { get; }
 
     /// <summary>Builds a partition from already validated parts.</summary>
