@@ -180,7 +180,9 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
         }
 
         var result = new CacheGetResult(matches, best, layer, truncated);
-        Count(_statistics.Find(get.Namespace), result);
+        // Counted per namespace only for a namespace that holds (or held since start) entries: a made-up name leaves no state.
+        Counters? counters = _statistics.Find(get.Namespace) ?? (_store.CountInNamespace(get.Namespace) > 0 ? _statistics.ForWrite(get.Namespace, get.NamespaceHash) : null);
+        Count(counters, result);
         Timings.Get.RecordSince(started);
         return result;
     }

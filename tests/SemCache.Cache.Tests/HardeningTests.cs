@@ -272,6 +272,21 @@ public sealed class HardeningTests(EmbedderFixture fixture)
     }
 
     [Fact]
+    public async Task AfterARestartLookupsOfANamespaceThatHoldsEntriesAreCountedForIt()
+    {
+        await using TestCache cache = await TestCache.OpenAsync(_embedder);
+        await cache.Engine.SetAsync(Own("kept", "p", [1, 0, 0, 0]), Ct);
+        await cache.RestartAsync(_embedder);
+
+        Assert.True((await cache.Engine.GetAsync(new CacheGetRequest { Namespace = "kept", Prompt = "p" }, Ct)).Hit);
+
+        CacheStatistics stats = cache.Engine.GetStatistics("kept");
+        Assert.Equal(1, stats.Entries);
+        Assert.Equal(1, stats.Gets);
+        Assert.Equal(1, stats.ExactHits);
+    }
+
+    [Fact]
     public async Task EmptiedConversationPartitionsAreRetired()
     {
         await using TestCache cache = await TestCache.OpenAsync(_embedder);
