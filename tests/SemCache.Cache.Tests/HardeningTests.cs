@@ -325,11 +325,8 @@ public sealed class HardeningTests(EmbedderFixture fixture)
         });
         await cache.Engine.SetManyAsync(Enumerable.Range(0, 50).Select(i => Own("d", $"p{i}", [1, i, 0, 0])).ToArray(), Ct);
 
-        await cache.TamperAndRestartAsync(_embedder, directory =>
-        {
-            using var stream = new FileStream(Path.Combine(directory, "kv", "hlog.log.0"), FileMode.Open);
-            stream.SetLength(100);
-        });
+        // Store data without any checkpoint to recover it from: unrecoverable, so moved aside with the index beside it.
+        await cache.TamperAndRestartAsync(_embedder, directory => Directory.Delete(Path.Combine(directory, "checkpoints"), recursive: true));
 
         Assert.NotNull(cache.Engine.Recovery.Store.MovedAsideTo);
         Assert.Equal(0, cache.Engine.GetStatistics().Entries);
