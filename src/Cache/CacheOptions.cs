@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace SemCache.Cache;
 
 /// <summary>Options of the cache engine's semantics and request limits. Every default is stated on its property.</summary>
@@ -51,38 +53,52 @@ public sealed class CacheOptions
     /// <summary>Prices in US dollars per million tokens, by model name, for <c>cost_saved_usd</c>. Default: none (0 saved).</summary>
     public Dictionary<string, ModelPrice> ModelPrices { get; } = new(StringComparer.Ordinal);
 
-    /// <summary>Checks every option; throws naming the option and its allowed range.</summary>
-    public void Validate()
+    /// <summary>Every invalid value, each as <c>Cache:Key</c> with the value and the allowed range; empty when all are valid.</summary>
+    public IReadOnlyList<string> FindProblems()
     {
+        var problems = new List<string>();
         if (!float.IsFinite(DefaultThreshold) || DefaultThreshold is < -1f or > 1f)
         {
-            throw new ArgumentException($"Cache:DefaultThreshold is {DefaultThreshold}; it must be between -1 and 1.", nameof(DefaultThreshold));
+            problems.Add($"Cache:DefaultThreshold is {DefaultThreshold.ToString(CultureInfo.InvariantCulture)}; it must be between -1 and 1.");
         }
 
-        Check(MaxTopK, 1, 10_000, nameof(MaxTopK));
-        Check(MaxPromptChars, 1, 16 << 20, nameof(MaxPromptChars));
-        Check(MaxResponseChars, 1, 64 << 20, nameof(MaxResponseChars));
-        Check(MaxAttributes, 0, 1024, nameof(MaxAttributes));
-        Check(MaxAttributeKeyChars, 1, 65_536, nameof(MaxAttributeKeyChars));
-        Check(MaxAttributeValueChars, 0, 1 << 20, nameof(MaxAttributeValueChars));
-        Check(MaxMessages, 1, 65_536, nameof(MaxMessages));
-        Check(MaxConversationChars, 1, 64 << 20, nameof(MaxConversationChars));
-        Check(MaxVectorDimension, 1, 65_536, nameof(MaxVectorDimension));
-        Check(MaxSetManyEntries, 1, 100_000, nameof(MaxSetManyEntries));
+        Check(problems, MaxTopK, 1, 10_000, nameof(MaxTopK));
+        Check(problems, MaxPromptChars, 1, 16 << 20, nameof(MaxPromptChars));
+        Check(problems, MaxResponseChars, 1, 64 << 20, nameof(MaxResponseChars));
+        Check(problems, MaxAttributes, 0, 1024, nameof(MaxAttributes));
+        Check(problems, MaxAttributeKeyChars, 1, 65_536, nameof(MaxAttributeKeyChars));
+        Check(problems, MaxAttributeValueChars, 0, 1 << 20, nameof(MaxAttributeValueChars));
+        Check(problems, MaxMessages, 1, 65_536, nameof(MaxMessages));
+        Check(problems, MaxConversationChars, 1, 64 << 20, nameof(MaxConversationChars));
+        Check(problems, MaxVectorDimension, 1, 65_536, nameof(MaxVectorDimension));
+        Check(problems, MaxSetManyEntries, 1, 100_000, nameof(MaxSetManyEntries));
         foreach ((string model, ModelPrice price) in ModelPrices)
         {
             if (!(price.InputPerMillion >= 0) || !(price.OutputPerMillion >= 0))
             {
-                throw new ArgumentException($"Cache:ModelPrices:{model} has a negative or missing price.", nameof(ModelPrices));
+                problems.Add($"Cache:ModelPrices:{model} has a negative or missing price (InputPerMillion and OutputPerMillion, US dollars).");
             }
+        }
+
+        return problems;
+    }
+
+    /// <summary>Throws naming every invalid value (see <see cref="FindProblems"/>).</summary>
+    /// <exception cref="ArgumentException">At least one value is invalid; the message lists them all.</exception>
+    public void Validate()
+    {
+        IReadOnlyList<string> problems = FindProblems();
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException(string.Join(" ", problems));
         }
     }
 
-    private static void Check(int value, int min, int max, string name)
+    private static void Check(List<string> problems, int value, int min, int max, string name)
     {
         if (value < min || value > max)
         {
-            throw new ArgumentException($"Cache:{name} is {value}; it must be between {min} and {max}.", name);
+            problems.Add($"Cache:{name} is {value}; it must be between {min} and {max}.");
         }
     }
 }
