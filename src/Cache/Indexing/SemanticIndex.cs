@@ -21,7 +21,8 @@ namespace SemCache.Cache.Indexing;
 internal sealed class SemanticIndex : IDisposable
 {
     private readonly ConcurrentDictionary<int, PartitionedIndex> _byDimension = new();
-    private readonly Dictionary<ulong, NamespaceVectors> _namespaces = [];
+    // Read without the lock (lookups); changed only under it (writes, removals), so check-then-reserve is atomic.
+    private readonly ConcurrentDictionary<ulong, NamespaceVectors> _namespaces = new();
     private readonly Lock _lock = new();
     private readonly VectorIndexOptions _template;
 
@@ -34,29 +35,17 @@ internal sealed class SemanticIndex : IDisposable
     public int PartitionCount => _byDimension.Values.Sum(static i => i.PartitionCount);
 
     /// <summary>Namespaces holding vectors.</summary>
-    public int NamespaceCount
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _namespaces.Count;
-            }
-        }
-    }
+    public int NamespaceCount => _namespaces.Count;
 
     public IEnumerable<KeyValuePair<int, PartitionedIndex>> Indexes => _byDimension;
 
     /// <summary>The dimension of the namespace's vectors, if it holds any.</summary>
     public bool TryGetDimension(ulong namespaceHash, out int dimension)
     {
-        lock (_lock)
+        if (_namespaces.TryGetValue(namespaceHash, out NamespaceVectors? vectors))
         {
-            if (_namespaces.TryGetValue(namespaceHash, out NamespaceVectors? vectors))
-            {
-                dimension = vectors.Dimension;
-                return true;
-            }
+            dimension = vectors.Dimension;
+            return true;
         }
 
         dimension = 0;
@@ -212,7 +201,7 @@ internal sealed class SemanticIndex : IDisposable
     {
         if (_namespaces.TryGetValue(namespaceHash, out NamespaceVectors? vectors) && --vectors.Count <= 0)
         {
-            _namespaces.Remove(namespaceHash);
+            _namespaces.TryRemove(namespaceHash, out _);
         }
     }
 }
