@@ -7,7 +7,9 @@ using SemCache.Index.Bench;
 // Commands:
 //   micro [BenchmarkDotNet args]      dot-product kernels (TensorPrimitives vs Vector256 vs Vector512, int8)
 //   embed                             embed the distinct QQP questions once into data/qqp-questions.vec
-//   recall [--no-usearch] [--no-int8] recall@10 vs QPS across efSearch on the QQP vectors, side by side
+//   recall [--no-usearch] [--no-int8] [--questions N] [--ef 16,32,64] [--no-churn]
+//                                     recall@10 vs QPS across efSearch on the QQP vectors, side by side; --questions N
+//                                     embeds and uses only the first N distinct questions (a short run), --ef the steps
 //   crossover                         flat scan vs HNSW latency by partition size (sets FlatScanThreshold)
 //   scale [N]                         N synthetic 384-d unit vectors (default 1,000,000): build, memory, recall, QPS, snapshot
 string command = args.Length > 0 ? args[0] : "recall";
@@ -22,17 +24,24 @@ switch (command)
         break;
 
     case "embed":
-        await Datasets.LoadOrEmbedQqpAsync(qqpTsv);
+        await Datasets.LoadOrEmbedQqpAsync(qqpTsv, OptionValue(rest, "--questions") is { } limit ? int.Parse(limit, CultureInfo.InvariantCulture) : 0);
         break;
 
     case "recall":
     {
-        VectorSet all = await Datasets.LoadOrEmbedQqpAsync(qqpTsv);
+        int questions = OptionValue(rest, "--questions") is { } qText ? int.Parse(qText, CultureInfo.InvariantCulture) : 0;
+        int[] efValues = OptionValue(rest, "--ef") is { } efText
+            ? [.. efText.Split(',').Select(e => int.Parse(e, CultureInfo.InvariantCulture))]
+            : RecallBench.EfValues;
+        VectorSet all = await Datasets.LoadOrEmbedQqpAsync(qqpTsv, questions);
         (VectorSet data, VectorSet queries) = all.Split(1000, seed: 42);
+        string title = questions > 0
+            ? string.Create(CultureInfo.InvariantCulture, $"QQP questions, first {all.Count:N0} distinct (all-MiniLM-L6-v2 embeddings)")
+            : "QQP questions (all-MiniLM-L6-v2 embeddings)";
         string report = RecallBench.Run(
-            "QQP questions (all-MiniLM-L6-v2 embeddings)", data, queries, m: 16, efConstruction: 200,
+            title, data, queries, m: 16, efConstruction: 200,
             withUSearch: !rest.Contains("--no-usearch"), withInt8: !rest.Contains("--no-int8"), withFlat: true,
-            RecallBench.EfValues, Path.Combine(Datasets.DataDirectory, "qqp.snap"));
+            efValues, Path.Combine(Datasets.DataDirectory, "qqp.snap"), churn: !rest.Contains("--no-churn"));
         File.WriteAllText(resultsPath, report);
         Console.WriteLine($"written {resultsPath}");
         break;
@@ -69,3 +78,10 @@ switch (command)
 }
 
 return 0;
+
+// The value after a "--name" option, or null when the option is absent.
+static string? OptionValue(string[] args, string name)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+}
