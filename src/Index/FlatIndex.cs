@@ -111,7 +111,7 @@ internal sealed class FlatIndex
             }
 
             bool found = IndexOf(id) >= 0;
-            if (Volatile.Read(ref _sequence) == seq)
+            if (ValidateRead(seq))
             {
                 return found;
             }
@@ -149,9 +149,27 @@ internal sealed class FlatIndex
 
     private int IndexOf(long id) => Array.IndexOf(_ids, id, 0, Math.Min(Volatile.Read(ref _count), _ids.Length));
 
+    // The seqlock. Per the .NET memory model (docs/design/specs/Memory-model.md in dotnet/runtime) a volatile read is
+    // an acquire: later accesses cannot move before it, but EARLIER ones may move after it. On x64 (TSO) loads are not
+    // reordered with loads, so a bare acquire re-check happens to work; on ARM64 the row loads of a search may be
+    // satisfied after the re-check, see a write that began after it, and be accepted as consistent. The protocol:
+    //   writer (under _writeLock): Interlocked.Increment (odd; a full fence, so no data store moves above it),
+    //                              data stores, Volatile.Write of the next even value (release: none moves below it);
+    //   reader: Volatile.Read until even (acquire: no data load moves above it), plain data loads,
+    //           Interlocked.MemoryBarrier (no data load moves below it), Volatile.Read and compare: equal means no
+    //           write overlapped the loads, so they are a consistent state; otherwise read again.
+    // Data loads are of whole ints/floats/longs/references, which the runtime never tears, so a torn row can only be
+    // one the re-check rejects.
     private void BeginWrite() => Interlocked.Increment(ref _sequence);
 
     private void EndWrite() => Volatile.Write(ref _sequence, _sequence + 1);
+
+    /// <summary>Second half of a seqlock read: <see langword="true"/> when no write overlapped the loads since <paramref name="seq"/>.</summary>
+    private bool ValidateRead(int seq)
+    {
+        Interlocked.MemoryBarrier();
+        return Volatile.Read(ref _sequence) == seq;
+    }
 
     /// <summary>Exact top-k over all rows; <paramref name="query"/> is already normalised.</summary>
     [SkipLocalsInit]
@@ -196,7 +214,7 @@ internal sealed class FlatIndex
                 destination[i] = new SearchResult(ids[c.Slot], c.Sim);
             }
 
-            if (Volatile.Read(ref _sequence) == seq)
+            if (ValidateRead(seq))
             {
                 return n;
             }
