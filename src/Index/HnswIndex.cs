@@ -22,7 +22,7 @@ namespace SemCache.Index;
 /// and 5; <c>.Insert</c> Algorithms 1 and 4; <c>.Remove</c> deletion with repair; <c>.Snapshot</c> the file format;
 /// <c>.Diagnostics</c> the invariant checks used by tests.</para>
 /// </remarks>
-public sealed unsafe partial class HnswIndex : IDisposable
+public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionIndex
 {
     internal const int ChunkShift = 10;
     internal const int ChunkSize = 1 << ChunkShift;
@@ -342,7 +342,25 @@ public sealed unsafe partial class HnswIndex : IDisposable
         }
     }
 
-    /// <summary>Releases the memory-mapped rescoring files, if any. Searches must not run during or after this call.</summary>
+    // ------------------------------------------------------------------ as the index behind a partition
+
+    bool IVectorPartitionIndex.IsGraph => true;
+
+    IVectorPartitionIndex? IVectorPartitionIndex.Successor => null;
+
+    long IVectorPartitionIndex.MemoryBytes => MemoryBytes();
+
+    WriteOutcome IVectorPartitionIndex.TryAdd(long id, ReadOnlySpan<float> vector) =>
+        TryAdd(id, vector) ? WriteOutcome.Applied : WriteOutcome.Unchanged;
+
+    WriteOutcome IVectorPartitionIndex.Remove(long id) => Remove(id) ? WriteOutcome.Applied : WriteOutcome.Unchanged;
+
+    void IVectorPartitionIndex.WriteTo(SnapshotWriter writer) => WriteTo(writer);
+
+    /// <summary>
+    /// Releases the memory-mapped rescoring files, if any. Searches must not run during or after this call (a
+    /// <see cref="PartitionedIndex"/> ensures that for its partitions).
+    /// </summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
