@@ -108,8 +108,10 @@ public sealed unsafe partial class HnswIndex
     }
 
     /// <summary>
-    /// Sorts W, rescoring on exact floats when the traversal used int8 codes, and maps slots to ids. A slot is
-    /// reported only if it is still live after its id is read, so a concurrently removed id is never returned.
+    /// Sorts W, rescoring on exact floats when the traversal used int8 codes, and maps slots to ids. Each reported
+    /// result is read consistently (see <see cref="BeginSlotRead"/>): its similarity is recomputed on the row of the
+    /// very node whose id is reported, so a node removed meanwhile is not returned, and a slot refilled by another id
+    /// since the traversal scored it is reported with that id's own similarity (or dropped), never with the old one.
     /// </summary>
     private int CollectResults(SearchScratch scratch, float* query, int k, Span<SearchResult> destination)
     {
@@ -132,16 +134,32 @@ public sealed unsafe partial class HnswIndex
         }
 
         int written = 0;
+        bool moved = false;
         for (int i = 0; i < found.Length && written < k; i++)
         {
             int slot = found[i].Slot;
             NodeChunk chunk = ChunkOf(slot);
             int j = slot & ChunkMask;
-            long id = Volatile.Read(ref chunk.Ids[j]);
-            if (Volatile.Read(ref chunk.States[j]) == NodeChunk.Live)
+            uint generation = BeginSlotRead(chunk, j);
+            if (Volatile.Read(ref chunk.States[j]) != NodeChunk.Live)
             {
-                destination[written++] = new SearchResult(id, found[i].Sim);
+                continue;
             }
+
+            long id = Volatile.Read(ref chunk.Ids[j]);
+            float sim = VectorMath.Dot(ref *query, ref *FloatRow(slot), _dimension); // same kernel: bit-identical unless refilled
+            if (!EndSlotRead(chunk, j, generation))
+            {
+                continue;
+            }
+
+            moved |= sim != found[i].Sim;
+            destination[written++] = new SearchResult(id, sim);
+        }
+
+        if (moved)
+        {
+            destination[..written].Sort(static (a, b) => b.Similarity.CompareTo(a.Similarity));
         }
 
         return written;

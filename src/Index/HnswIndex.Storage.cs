@@ -176,5 +176,20 @@ public sealed unsafe partial class HnswIndex
 
     private void UnlockNode(int slot) => Volatile.Write(ref ChunkOf(slot).Locks[slot & ChunkMask], 0);
 
+    // Slot reuse (ABA): a removed node's slot goes to the free list and a later insert rewrites its row and id, while a
+    // search or copy that found the slot earlier may still be reading it. Remove bumps the slot's generation before it
+    // frees the slot. A reader takes the generation (acquire), checks the slot is live, reads id and row, fences
+    // (so no row load moves below the re-check) and accepts only if the generation is unchanged and the slot still
+    // live: then the slot was not freed in between, so it was not refilled, and the id and row it read belong together.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint BeginSlotRead(NodeChunk chunk, int i) => Volatile.Read(ref chunk.Generations[i]);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool EndSlotRead(NodeChunk chunk, int i, uint generation)
+    {
+        Interlocked.MemoryBarrier();
+        return Volatile.Read(ref chunk.Generations[i]) == generation && Volatile.Read(ref chunk.States[i]) == NodeChunk.Live;
+    }
+
     private bool IsLive(int slot) => Volatile.Read(ref ChunkOf(slot).States[slot & ChunkMask]) == NodeChunk.Live;
 }

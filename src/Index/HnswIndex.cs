@@ -218,6 +218,8 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
 
                 lock (_slotLock)
                 {
+                    // Before the slot can be refilled: readers still holding it see the bump and drop what they read.
+                    Volatile.Write(ref chunk.Generations[i], chunk.Generations[i] + 1);
                     Volatile.Write(ref chunk.States[i], NodeChunk.Free);
                     _freeSlots.Push(slot);
                 }
@@ -256,17 +258,28 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
         _mutationGate.EnterReadLock();
         try
         {
-            int slot;
-            lock (_slotLock)
+            while (true)
             {
-                if (!_idToSlot.TryGetValue(id, out slot))
+                int slot;
+                lock (_slotLock)
                 {
-                    return false;
+                    if (!_idToSlot.TryGetValue(id, out slot))
+                    {
+                        return false;
+                    }
+                }
+
+                // A concurrent remove of this id can free the slot and an insert refill it while we copy.
+                NodeChunk chunk = ChunkOf(slot);
+                int i = slot & ChunkMask;
+                uint generation = BeginSlotRead(chunk, i);
+                bool same = Volatile.Read(ref chunk.Ids[i]) == id;
+                new ReadOnlySpan<float>(FloatRow(slot), _dimension).CopyTo(destination);
+                if (same && EndSlotRead(chunk, i, generation))
+                {
+                    return true;
                 }
             }
-
-            new ReadOnlySpan<float>(FloatRow(slot), _dimension).CopyTo(destination);
-            return true;
         }
         finally
         {
@@ -292,7 +305,8 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
     {
         NodeChunk chunk = ChunkOf(slot);
         int i = slot & ChunkMask;
-        id = chunk.Ids[i];
+        uint generation = BeginSlotRead(chunk, i);
+        id = Volatile.Read(ref chunk.Ids[i]);
         vector = [];
         if (Volatile.Read(ref chunk.States[i]) != NodeChunk.Live)
         {
@@ -300,7 +314,7 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
         }
 
         vector = new ReadOnlySpan<float>(FloatRow(slot), _dimension).ToArray();
-        return Volatile.Read(ref chunk.States[i]) == NodeChunk.Live && chunk.Ids[i] == id;
+        return EndSlotRead(chunk, i, generation);
     }
 
 
@@ -319,6 +333,7 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
 
             total += chunk.Floats.HeapBytes + (chunk.Codes?.HeapBytes ?? 0) + ((long)chunk.Links0.Length * 4) +
                      ((long)chunk.Ids.Length * 8) + chunk.Levels.Length + chunk.States.Length + ((long)chunk.Locks.Length * 4) +
+                     ((long)chunk.Generations.Length * 4) +
                      ((chunk.Scales?.LongLength ?? 0) * 4) + ((long)chunk.Upper.Length * 8);
             foreach (int[]? upper in chunk.Upper)
             {

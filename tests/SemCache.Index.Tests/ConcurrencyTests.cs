@@ -89,6 +89,75 @@ public class ConcurrencyTests
         Assert.True(recall >= 0.95, $"recall@10 after concurrent build = {recall:F4}");
     }
 
+    /// <summary>
+    /// Removes free slots and inserts of other ids refill them while searches run (int8, so results are rescored on
+    /// the float rows): every result must carry the similarity of its own id's vector, never that of the node that
+    /// held the slot when the traversal scored it, and TryGetVector must copy the vector of the id asked for.
+    /// </summary>
+    [Theory]
+    [InlineData(VectorQuantization.None)]
+    [InlineData(VectorQuantization.Int8)]
+    public async Task SearchesRacingSlotReuseReportEachIdWithItsOwnVector(VectorQuantization quantization)
+    {
+        var options = new VectorIndexOptions { Dimension = Dim, M = 8, EfConstruction = 32, Quantization = quantization };
+        using var index = new HnswIndex(options);
+        float[][] data = TestData.Clustered(200, Dim, 5, seed: 23);
+        for (int i = 0; i < 100; i++)
+        {
+            index.Add(i, data[i]);
+        }
+
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        int writing = 1;
+        Task writer = Task.Run(() =>
+        {
+            // Ids 0..99 start in; each step swaps one in for one out, so freed slots are refilled at once by another id.
+            var random = new Random(3);
+            var inside = new List<int>(Enumerable.Range(0, 100));
+            var outside = new List<int>(Enumerable.Range(100, 100));
+            for (int step = 0; step < 4_000; step++)
+            {
+                int a = random.Next(inside.Count), b = random.Next(outside.Count);
+                Assert.True(index.Remove(inside[a]));
+                index.Add(outside[b], data[outside[b]]);
+                (inside[a], outside[b]) = (outside[b], inside[a]);
+            }
+
+            Volatile.Write(ref writing, 0);
+        }, TestContext.Current.CancellationToken);
+
+        Task reader = Task.Run(() =>
+        {
+            var random = new Random(4);
+            var buffer = new SearchResult[10];
+            var vector = new float[Dim];
+            for (int n = 0; n < 2_000 || Volatile.Read(ref writing) != 0; n++)
+            {
+                float[] query = data[random.Next(data.Length)];
+                int found = index.Search(query, 10, buffer);
+                for (int r = 0; r < found; r++)
+                {
+                    float expected = TestData.Dot(data[buffer[r].Id], query);
+                    if (MathF.Abs(expected - buffer[r].Similarity) > 1e-4f)
+                    {
+                        failures.Enqueue($"id {buffer[r].Id}: similarity {buffer[r].Similarity}, its vector gives {expected}");
+                    }
+                }
+
+                int probe = random.Next(data.Length);
+                if (index.TryGetVector(probe, vector) && MathF.Abs(TestData.Dot(vector, data[probe]) - 1f) > 1e-4f)
+                {
+                    failures.Enqueue($"TryGetVector({probe}) copied another id's vector");
+                }
+            }
+        }, TestContext.Current.CancellationToken);
+
+        await Task.WhenAll(writer, reader);
+        Assert.Empty(failures);
+        Assert.Equal(100, index.Count);
+        Assert.Empty(index.CheckInvariants(out _));
+    }
+
     [Fact]
     public async Task PartitionUpgradeUnderConcurrentWritersAndReaders()
     {
