@@ -63,7 +63,11 @@ public sealed unsafe partial class HnswIndex
         try
         {
             int ep = EntryOf(entry);
-            if (ep >= 0)
+            if (ep < 0)
+            {
+                WriteList(slot, 0, []); // the first node: no neighbours (a reused slot still holds its old list)
+            }
+            else
             {
                 if (_int8)
                 {
@@ -104,34 +108,57 @@ public sealed unsafe partial class HnswIndex
             GreedyClosest(ref space, ref cur, ref curSim, lc, scratch);
         }
 
-        Span<Candidate> selected = stackalloc Candidate[_m];
-        for (int lc = Math.Min(level, maxLevel); lc >= 0; lc--)
+        // The neighbours are chosen top-down (each level's search starts from the closest found on the level above),
+        // but published bottom-up: once a search can reach the new node on a level, the node is already linked on
+        // every level below. Published top-down, a search that reached it on level 1 before its level-0 list was
+        // written would descend into a node with no level-0 links and return it alone.
+        int top = Math.Min(level, maxLevel);
+        int room = (top + 1) * _m;
+        Candidate[]? rented = room <= 512 ? null : System.Buffers.ArrayPool<Candidate>.Shared.Rent(room);
+        Span<Candidate> selected = rented ?? stackalloc Candidate[512];
+        Span<int> counts = stackalloc int[MaxLevel + 1];
+        try
         {
-            SearchLayer(ref space, cur, curSim, _efConstruction, lc, scratch, excludeSlot: slot);
-            int found = scratch.ResultCount;
-            if (found == 0)
+            for (int lc = top; lc >= 0; lc--)
             {
-                continue;
+                counts[lc] = 0;
+                SearchLayer(ref space, cur, curSim, _efConstruction, lc, scratch, excludeSlot: slot);
+                int found = scratch.ResultCount;
+                if (found == 0)
+                {
+                    continue;
+                }
+
+                scratch.EnsureWork(found);
+                Span<Candidate> w = scratch.Work.AsSpan(0, found);
+                for (int i = found - 1; i >= 0; i--)
+                {
+                    w[i] = scratch.PopResult(); // closest ends up first
+                }
+
+                cur = w[0].Slot;
+                curSim = w[0].Sim;
+                counts[lc] = SelectNeighbors(w, _m, selected.Slice(lc * _m, _m));
             }
 
-            scratch.EnsureWork(found);
-            Span<Candidate> w = scratch.Work.AsSpan(0, found);
-            for (int i = found - 1; i >= 0; i--)
+            for (int lc = 0; lc <= top; lc++)
             {
-                w[i] = scratch.PopResult(); // closest ends up first
+                Span<Candidate> chosen = selected.Slice(lc * _m, counts[lc]);
+                LockNode(slot);
+                WriteList(slot, lc, chosen);
+                UnlockNode(slot);
+
+                foreach (Candidate c in chosen)
+                {
+                    Connect(c.Slot, slot, c.Sim, lc, scratch);
+                }
             }
-
-            cur = w[0].Slot;
-            curSim = w[0].Sim;
-
-            int count = SelectNeighbors(w, _m, selected);
-            LockNode(slot);
-            WriteList(slot, lc, selected[..count]);
-            UnlockNode(slot);
-
-            for (int j = 0; j < count; j++)
+        }
+        finally
+        {
+            if (rented is not null)
             {
-                Connect(selected[j].Slot, slot, selected[j].Sim, lc, scratch);
+                System.Buffers.ArrayPool<Candidate>.Shared.Return(rented);
             }
         }
     }

@@ -70,9 +70,10 @@ public sealed unsafe partial class HnswIndex
                 new ReadOnlySpan<float>(row, _dimension), new Span<sbyte>(chunk.CodeRows + ((nint)i * chunk.CodeStride), _dimension));
         }
 
-        // A reused slot can still be reached through stale links of the node that held it; emptying its lists first
-        // keeps such readers from following the old node's edges with the new vector.
-        Volatile.Write(ref chunk.Links0[i * _level0Stride], 0);
+        // A reused slot can still be reached through stale links to the node that held it. Its level-0 list is kept
+        // until Insert publishes the new one: a search that wanders in follows the old node's edges (valid slots: a
+        // detour at worst). Emptied here, the slot would be a dead end for the whole of this insert, and a search that
+        // descended into it returned it alone. Upper levels start empty (their count may change with the level).
         chunk.Upper[i] = level > 0 ? new int[level * _upperStride] : null;
         chunk.Levels[i] = (byte)level;
         chunk.Ids[i] = id;

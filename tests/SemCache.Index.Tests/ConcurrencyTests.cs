@@ -44,14 +44,22 @@ public class ConcurrencyTests
             }
         }, TestContext.Current.CancellationToken);
 
+        int searches = 0, emptySearches = 0;
         Task[] searchers = [.. Enumerable.Range(0, 2).Select(s => Task.Run(() =>
         {
             var random = new Random(s);
             var buffer = new SearchResult[10];
-            while (!stop.IsCancellationRequested)
+            // Until the writers stop, and at least 300 searches each, so that the check below is never vacuous.
+            for (int i = 0; i < 300 || !stop.IsCancellationRequested; i++)
             {
                 long[] before = [.. removedDone.Keys];
                 int n = index.Search(data[random.Next(data.Length)], 10, buffer);
+                Interlocked.Increment(ref searches);
+                if (n < 10)
+                {
+                    Interlocked.Increment(ref emptySearches); // at least 1,333 vectors are live throughout
+                }
+
                 foreach (SearchResult r in buffer.AsSpan(0, n))
                 {
                     if (Array.IndexOf(before, r.Id) >= 0)
@@ -67,6 +75,8 @@ public class ConcurrencyTests
         await Task.WhenAll(searchers);
 
         Assert.Equal(0, violations);
+        Assert.True(searches >= 600, $"{searches} searches");
+        Assert.Equal(0, emptySearches);
         var live = new Dictionary<long, float[]>();
         for (int i = 0; i < 6000; i++)
         {
@@ -174,16 +184,42 @@ public class ConcurrencyTests
                 collection.Add(key, i, data[i]);
             }
         }, TestContext.Current.CancellationToken))];
+        int writersLeft = writers, searches = 0;
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        Task[] countdown = [.. tasks.Select(t => t.ContinueWith(_ => Interlocked.Decrement(ref writersLeft), TaskScheduler.Default))];
         Task reader = Task.Run(() =>
         {
             var buffer = new SearchResult[5];
-            for (int i = 0; i < 2000; i++)
+            // Through the flat phase, the rebuild into a graph and the graph phase: until the writers are done.
+            for (int i = 0; i < 2000 || Volatile.Read(ref writersLeft) > 0; i++)
             {
-                int n = collection.Search(key, data[i % data.Length], 5, buffer);
-                Assert.True(n <= 5);
+                float[] query = data[i % data.Length];
+                int before = collection.CountOf(key);
+                int n = collection.Search(key, query, 5, buffer);
+                searches++;
+                if (n < Math.Min(5, before))
+                {
+                    failures.Enqueue($"{n} results while the partition held {before}");
+                }
+
+                for (int r = 0; r < n; r++)
+                {
+                    long id = buffer[r].Id;
+                    if (id is < 0 or >= 1200 || MathF.Abs(TestData.Dot(data[id], query) - buffer[r].Similarity) > 1e-4f)
+                    {
+                        failures.Enqueue($"result {id} with similarity {buffer[r].Similarity} is not that id's");
+                    }
+                    else if (r > 0 && buffer[r].Similarity > buffer[r - 1].Similarity)
+                    {
+                        failures.Enqueue("results are not sorted");
+                    }
+                }
             }
         }, TestContext.Current.CancellationToken);
-        await Task.WhenAll([.. tasks, reader]);
+        await Task.WhenAll([.. tasks, .. countdown, reader]);
+
+        Assert.Empty(failures);
+        Assert.True(searches >= 2000);
 
         Assert.True(collection.IsGraph(key));
         Assert.Equal(data.Length, collection.CountOf(key));
