@@ -11,6 +11,7 @@ using SemCache.Index.Bench;
 //                                     recall@10 vs QPS across efSearch on the QQP vectors, side by side; --questions N
 //                                     embeds and uses only the first N distinct questions (a short run), --ef the steps
 //   crossover                         flat scan vs HNSW latency by partition size (sets FlatScanThreshold)
+//   partitions [--questions N] [P] [V] P small partitions of V vectors (default 20,000 x 8): search cost, then emptied
 //   scale [N]                         N synthetic 384-d unit vectors (default 1,000,000): build, memory, recall, QPS, snapshot
 string command = args.Length > 0 ? args[0] : "recall";
 string[] rest = args.Length > 1 ? args[1..] : [];
@@ -56,6 +57,19 @@ switch (command)
         break;
     }
 
+    case "partitions":
+    {
+        int questionLimit = OptionValue(rest, "--questions") is { } qText ? int.Parse(qText, CultureInfo.InvariantCulture) : 0;
+        string[] numbers = [.. rest.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (i == 0 || rest[i - 1] != "--questions"))];
+        int partitions = numbers.Length > 0 ? int.Parse(numbers[0], CultureInfo.InvariantCulture) : 20_000;
+        int perPartition = numbers.Length > 1 ? int.Parse(numbers[1], CultureInfo.InvariantCulture) : 8;
+        VectorSet all = await Datasets.LoadOrEmbedQqpAsync(qqpTsv, questionLimit);
+        string report = PartitionChurn.Run(all, partitions, perPartition);
+        File.WriteAllText(resultsPath, report);
+        Console.WriteLine($"written {resultsPath}");
+        break;
+    }
+
     case "scale":
     {
         int n = rest.Length > 0 ? int.Parse(rest[0], CultureInfo.InvariantCulture) : 1_000_000;
@@ -73,7 +87,7 @@ switch (command)
     }
 
     default:
-        Console.Error.WriteLine($"unknown command {command}; use micro | embed | recall | crossover | scale [N]");
+        Console.Error.WriteLine($"unknown command {command}; use micro | embed | recall | crossover | partitions | scale [N]");
         return 2;
 }
 
