@@ -14,6 +14,8 @@ namespace SemCache.Index;
 /// </summary>
 internal sealed class FlatIndex : IVectorPartitionIndex
 {
+    private const int MinCapacity = 4;
+
     private readonly VectorIndexOptions _options;
     private readonly int _dimension;
     private readonly Lock _writeLock = new();
@@ -23,7 +25,7 @@ internal sealed class FlatIndex : IVectorPartitionIndex
     private int _sequence; // odd while a write is in progress
     private HnswIndex? _successor;
 
-    public FlatIndex(VectorIndexOptions options, int capacity = 4)
+    public FlatIndex(VectorIndexOptions options, int capacity = MinCapacity)
     {
         _options = options;
         _dimension = options.Dimension;
@@ -133,6 +135,18 @@ internal sealed class FlatIndex : IVectorPartitionIndex
             }
 
             Volatile.Write(ref _count, last);
+            if (_ids.Length > MinCapacity && last * 4 <= _ids.Length)
+            {
+                // A quarter full: halve, so a partition that once held many rows gives them back as it shrinks
+                // (growth doubles, so an add/remove cycle at a boundary does not reallocate every time).
+                int capacity = Math.Max(MinCapacity, _ids.Length / 2);
+                float[] vectors = new float[capacity * _dimension];
+                long[] ids = new long[capacity];
+                _vectors.AsSpan(0, last * _dimension).CopyTo(vectors);
+                _ids.AsSpan(0, last).CopyTo(ids);
+                _vectors = vectors;
+                _ids = ids;
+            }
         }
         finally
         {
@@ -296,7 +310,7 @@ internal sealed class FlatIndex : IVectorPartitionIndex
     {
         int dimension = options.Dimension;
         int count = reader.ReadCount(8 + (4L * dimension));
-        var flat = new FlatIndex(options, Math.Max(4, count));
+        var flat = new FlatIndex(options, Math.Max(MinCapacity, count));
         reader.Read<long>(flat._ids.AsSpan(0, count));
         reader.Read<float>(flat._vectors.AsSpan(0, count * dimension));
         for (int i = 1; i < count; i++)

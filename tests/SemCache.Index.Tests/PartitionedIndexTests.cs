@@ -116,6 +116,33 @@ public class PartitionedIndexTests
     }
 
     [Fact]
+    public void AFlatPartitionThatShrinksGivesBackItsRows()
+    {
+        using var index = new PartitionedIndex(Options(threshold: 2048));
+        PartitionKey key = PartitionKey.FromString("long-lived");
+        float[][] data = TestData.Clustered(1000, Dim, 8, seed: 36);
+        for (int i = 0; i < data.Length; i++)
+        {
+            index.Add(key, i, data[i]);
+        }
+
+        long peak = index.EstimateMemoryBytes();
+        for (int i = 10; i < data.Length; i++)
+        {
+            Assert.True(index.Remove(key, i));
+        }
+
+        Assert.False(index.IsGraph(key));
+        Assert.Equal(10, index.CountOf(key));
+        long after = index.EstimateMemoryBytes();
+        Assert.True(after * 10 < peak, $"{after} bytes for 10 rows, {peak} at 1,000");
+
+        // Still exact and complete.
+        var live = Enumerable.Range(0, 10).ToDictionary(i => (long)i, i => data[i]);
+        Assert.Equal(1.0, TestData.Recall(live, data[..20], 5, q => index.Search(key, q, 5)));
+    }
+
+    [Fact]
     public void ZeroThresholdMakesEveryPartitionAGraph()
     {
         using var index = new PartitionedIndex(Options(threshold: 0));
