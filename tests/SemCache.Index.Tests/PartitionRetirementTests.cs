@@ -242,6 +242,72 @@ public sealed class PartitionRetirementTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Snapshots taken while partitions are filled, emptied (retired) and dropped: each one loads, holds no empty
+    /// partition, and every vector in it is its id's own.
+    /// </summary>
+    [Fact]
+    public async Task SavesRacingRetirementWriteOnlyLivePartitions()
+    {
+        using var index = new PartitionedIndex(Int8Mapped(threshold: 4));
+        const int Partitions = 3, PerPartition = 12, Cycles = 40;
+        float[][] data = TestData.Clustered(PerPartition, Dim, 3, seed: 66);
+        int writersLeft = Partitions;
+        Task[] writers = [.. Enumerable.Range(0, Partitions).Select(p => Task.Run(() =>
+        {
+            var key = new PartitionKey((UInt128)p);
+            for (int cycle = 0; cycle < Cycles; cycle++)
+            {
+                for (int i = 0; i < PerPartition; i++)
+                {
+                    index.Add(key, IdOf(p, i), data[i]);
+                }
+
+                if (cycle % 2 == 0)
+                {
+                    for (int i = 0; i < PerPartition; i++)
+                    {
+                        index.Remove(key, IdOf(p, i));
+                    }
+                }
+                else
+                {
+                    index.RemovePartition(key);
+                }
+            }
+
+            Interlocked.Decrement(ref writersLeft);
+        }, TestContext.Current.CancellationToken))];
+
+        string snapshots = Path.Combine(_dir, "snapshots");
+        Directory.CreateDirectory(snapshots);
+        int saved = 0;
+        Task saver = Task.Run(() =>
+        {
+            for (int n = 0; n < 5 || Volatile.Read(ref writersLeft) > 0; n++)
+            {
+                string path = Path.Combine(snapshots, $"s{n % 3}.snap");
+                index.Save(path);
+                using PartitionedIndex loaded = PartitionedIndex.Load(path, _dir);
+                foreach (PartitionKey key in loaded.PartitionKeys)
+                {
+                    Assert.True(loaded.CountOf(key) > 0, "an empty partition was saved");
+                    foreach (StoredVector v in loaded.EnumerateVectors(key))
+                    {
+                        Assert.Equal((long)key.Value, v.Id / 100_000);
+                        Assert.Equal(1f, TestData.Dot(v.Vector.ToArray(), data[v.Id % 100_000]), 1e-4f);
+                    }
+                }
+
+                saved++;
+            }
+        }, TestContext.Current.CancellationToken);
+
+        await Task.WhenAll([.. writers, saver]);
+        Assert.True(saved >= 5);
+        Assert.Equal(0, index.PartitionCount);
+    }
+
     [Fact]
     public void EnumeratingKeepsAPartitionAliveUntilTheEnumeratorIsDisposed()
     {
