@@ -39,9 +39,6 @@ internal sealed class PartitionSlot
     /// <summary>The current index; read it only between a successful <see cref="TryEnter"/> and its <see cref="Exit"/>.</summary>
     public IVectorPartitionIndex Index => Volatile.Read(ref _index);
 
-    /// <summary>Whether the slot has been retired (test hook; the answer may be stale at once).</summary>
-    internal bool IsRetired => Volatile.Read(ref _state) < 0;
-
     /// <summary>Counts a call in; <see langword="false"/> when the slot is retired (treat the partition as absent).</summary>
     public bool TryEnter()
     {
