@@ -26,8 +26,15 @@ internal sealed class PartitionSlot
     private IVectorPartitionIndex _index;
     private int _released;
 
-    public PartitionSlot(VectorIndexOptions options) =>
+    /// <summary>
+    /// A new, empty slot already entered once by its creator (who must <see cref="Exit"/>): nobody else can retire it
+    /// before the creator's first add, however quickly another call finds it empty.
+    /// </summary>
+    public PartitionSlot(VectorIndexOptions options)
+    {
         _index = options.FlatScanThreshold == 0 ? new HnswIndex(options) : new FlatIndex(options);
+        _state = 1;
+    }
 
     /// <summary>A slot over a loaded index.</summary>
     public PartitionSlot(IVectorPartitionIndex index)

@@ -376,12 +376,14 @@ public sealed partial class PartitionedIndex : IDisposable
         {
             if (!_partitions.TryGetValue(key, out PartitionSlot? slot))
             {
-                var created = new PartitionSlot(Options);
+                var created = new PartitionSlot(Options); // entered by us from the start
                 slot = _partitions.GetOrAdd(key, created);
-                if (!ReferenceEquals(slot, created))
+                if (ReferenceEquals(slot, created))
                 {
-                    created.Retire(); // another add created it first
+                    return created;
                 }
+
+                created.Exit(); // another add created it first: ours, never listed, retires and frees its index
             }
 
             if (slot.TryEnter())
