@@ -15,6 +15,7 @@ namespace SemCache.Index;
 internal sealed class FlatIndex : IVectorPartitionIndex
 {
     private const int MinCapacity = 4;
+    private const int ShrinkAbove = 16;
 
     private readonly VectorIndexOptions _options;
     private readonly int _dimension;
@@ -135,11 +136,13 @@ internal sealed class FlatIndex : IVectorPartitionIndex
             }
 
             Volatile.Write(ref _count, last);
-            if (_ids.Length > MinCapacity && last * 4 <= _ids.Length)
+            if (last > 0 && _ids.Length > ShrinkAbove && last * 4 <= _ids.Length)
             {
                 // A quarter full: halve, so a partition that once held many rows gives them back as it shrinks
-                // (growth doubles, so an add/remove cycle at a boundary does not reallocate every time).
-                int capacity = Math.Max(MinCapacity, _ids.Length / 2);
+                // (growth doubles, so an add/remove cycle at a boundary does not reallocate every time). Not when
+                // emptied (the partition is retired and freed whole) nor for a few rows (a reallocation per remove
+                // of a small conversation would cost more than the rows it saves).
+                int capacity = _ids.Length / 2;
                 float[] vectors = new float[capacity * _dimension];
                 long[] ids = new long[capacity];
                 _vectors.AsSpan(0, last * _dimension).CopyTo(vectors);
