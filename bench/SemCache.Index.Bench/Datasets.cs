@@ -72,7 +72,11 @@ internal static class Datasets
         }
     }
 
-    public static string QqpVectorsPath => Path.Combine(DataDirectory, "qqp-questions.vec");
+    public static string QqpVectorsPath => QqpVectorsPathFor(0);
+
+    /// <summary>The cache file of the first <paramref name="questions"/> distinct questions (0: all of them).</summary>
+    public static string QqpVectorsPathFor(int questions) =>
+        Path.Combine(DataDirectory, questions > 0 ? $"qqp-questions-{questions}.vec" : "qqp-questions.vec");
 
     /// <summary>The distinct questions of qqp-dev.tsv (label, q1, q2; header line skipped), in first-seen order.</summary>
     public static List<string> DistinctQqpQuestions(string tsvPath)
@@ -100,16 +104,24 @@ internal static class Datasets
         return questions;
     }
 
-    /// <summary>Embeds the QQP questions once with the SemCache embedder and caches them under data/.</summary>
-    public static async Task<VectorSet> LoadOrEmbedQqpAsync(string tsvPath)
+    /// <summary>
+    /// Embeds the QQP questions once with the SemCache embedder and caches them under data/. With
+    /// <paramref name="limit"/> above 0 only the first that many distinct questions (a shorter run; its own cache file).
+    /// </summary>
+    public static async Task<VectorSet> LoadOrEmbedQqpAsync(string tsvPath, int limit = 0)
     {
-        string path = QqpVectorsPath;
+        string path = QqpVectorsPathFor(limit);
         if (File.Exists(path))
         {
             return Read(path);
         }
 
         List<string> questions = DistinctQqpQuestions(tsvPath);
+        if (limit > 0 && limit < questions.Count)
+        {
+            questions = questions.GetRange(0, limit);
+        }
+
         Console.WriteLine($"Embedding {questions.Count} distinct QQP questions (once; cached in {path})...");
         using TextEmbedder embedder = TextEmbedder.Create(new EmbeddingOptions());
         int dim = embedder.Dimension;

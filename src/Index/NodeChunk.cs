@@ -81,6 +81,7 @@ internal sealed unsafe class NodeChunk : IDisposable
         Levels = new byte[chunkSize];
         States = new byte[chunkSize];
         Locks = new int[chunkSize];
+        Generations = new uint[chunkSize];
         Floats = new RowBlock((long)chunkSize * dimension * sizeof(float), int8 ? rescoreDirectory : null);
         FloatRows = (float*)Floats.Pointer;
         if (int8)
@@ -107,6 +108,9 @@ internal sealed unsafe class NodeChunk : IDisposable
 
     /// <summary>Spin-lock word per node, guarding writes to its neighbour lists.</summary>
     public int[] Locks { get; }
+
+    /// <summary>Per slot, bumped each time the slot is freed, so a reader can tell the node it found was not replaced.</summary>
+    public uint[] Generations { get; }
 
     public RowBlock Floats { get; }
 

@@ -1,6 +1,5 @@
-using System.Buffers.Binary;
 using System.Collections.Concurrent;
-using System.IO.Hashing;
+using System.Diagnostics.CodeAnalysis;
 
 namespace SemCache.Index;
 
@@ -11,16 +10,18 @@ namespace SemCache.Index;
 /// <see cref="HnswIndex"/> (the partition stays searchable meanwhile). Graph partitions do not go back to flat scans.
 /// </summary>
 /// <remarks>
-/// Every member may be called concurrently. Searches take no lock. <see cref="Save"/> blocks writers (not searches)
-/// while it writes, so the snapshot is a consistent point in time.
+/// <para>Every member may be called concurrently. Searches take no lock. <see cref="Save"/> blocks writers (not searches)
+/// while it writes, so the snapshot is a consistent point in time.</para>
+/// <para>A partition exists only while it holds vectors: the remove that takes out its last vector retires it (it no
+/// longer counts in <see cref="PartitionCount"/> and its memory is freed), and the next add creates it afresh. So a
+/// workload with a partition per conversation runs in memory bounded by its live vectors, not by every conversation
+/// ever seen. Retiring and <see cref="RemovePartition"/> free a partition only once no call is reading it (a count of
+/// calls in progress per partition, see <see cref="PartitionSlot"/>), and an add that races a retirement lands in a
+/// live partition.</para>
 /// </remarks>
-public sealed class PartitionedIndex : IDisposable
+public sealed partial class PartitionedIndex : IDisposable
 {
-    private const ulong Magic = 0x315844_4943_4D45_53UL; // "SEMCIDX1" little-endian
-    private const int FormatVersion = 1;
-    private const int HeaderSize = 80;
-
-    private readonly ConcurrentDictionary<PartitionKey, Partition> _partitions = new();
+    private readonly ConcurrentDictionary<PartitionKey, PartitionSlot> _partitions = new();
     private readonly ReaderWriterLockSlim _gate = new(LockRecursionPolicy.NoRecursion);
     private int _disposed;
 
@@ -36,7 +37,10 @@ public sealed class PartitionedIndex : IDisposable
     /// <summary>The options shared by all partitions.</summary>
     public VectorIndexOptions Options { get; }
 
-    /// <summary>Number of partitions (including ones emptied by removes, until <see cref="RemovePartition"/>).</summary>
+    /// <summary>
+    /// Number of partitions, that is, of keys holding at least one vector (a partition being created or retired by a
+    /// concurrent call may or may not be counted).
+    /// </summary>
     public int PartitionCount => _partitions.Count;
 
     /// <summary>Total number of vectors over all partitions.</summary>
@@ -45,9 +49,13 @@ public sealed class PartitionedIndex : IDisposable
         get
         {
             long total = 0;
-            foreach (KeyValuePair<PartitionKey, Partition> p in _partitions)
+            foreach (KeyValuePair<PartitionKey, PartitionSlot> p in _partitions)
             {
-                total += p.Value.Count;
+                if (p.Value.TryEnter())
+                {
+                    total += p.Value.Index.Count;
+                    Exit(p.Key, p.Value);
+                }
             }
 
             return total;
@@ -86,8 +94,15 @@ public sealed class PartitionedIndex : IDisposable
         _gate.EnterReadLock();
         try
         {
-            Partition p = _partitions.GetOrAdd(partition, static (_, o) => new Partition(o), Options);
-            return p.TryAdd(id, vector, Options);
+            PartitionSlot slot = EnterOrCreate(partition);
+            try
+            {
+                return slot.TryAdd(id, vector);
+            }
+            finally
+            {
+                Exit(partition, slot);
+            }
         }
         finally
         {
@@ -105,7 +120,19 @@ public sealed class PartitionedIndex : IDisposable
         _gate.EnterReadLock();
         try
         {
-            return _partitions.TryGetValue(partition, out Partition? p) && p.Remove(id);
+            if (!TryEnter(partition, out PartitionSlot? slot))
+            {
+                return false;
+            }
+
+            try
+            {
+                return slot.Remove(id);
+            }
+            finally
+            {
+                Exit(partition, slot); // the exit after the last vector's remove retires the partition
+            }
         }
         finally
         {
@@ -113,7 +140,10 @@ public sealed class PartitionedIndex : IDisposable
         }
     }
 
-    /// <summary>Drops a whole partition.</summary>
+    /// <summary>
+    /// Drops a whole partition. Searches already running on it finish on it (its memory is freed when the last one
+    /// returns); calls that start afterwards find it absent, and an add that starts afterwards creates it afresh.
+    /// </summary>
     /// <param name="partition">The partition.</param>
     /// <returns><see langword="false"/> when it did not exist.</returns>
     public bool RemovePartition(PartitionKey partition)
@@ -122,13 +152,7 @@ public sealed class PartitionedIndex : IDisposable
         _gate.EnterReadLock();
         try
         {
-            if (_partitions.TryRemove(partition, out Partition? p))
-            {
-                p.Dispose();
-                return true;
-            }
-
-            return false;
+            return _partitions.TryRemove(partition, out PartitionSlot? slot) && slot.Retire();
         }
         finally
         {
@@ -140,32 +164,101 @@ public sealed class PartitionedIndex : IDisposable
     /// <param name="partition">The partition.</param>
     /// <param name="id">The id.</param>
     /// <returns><see langword="true"/> when present.</returns>
-    public bool Contains(PartitionKey partition, long id) =>
-        _partitions.TryGetValue(partition, out Partition? p) && p.Contains(id);
+    public bool Contains(PartitionKey partition, long id)
+    {
+        if (!TryEnter(partition, out PartitionSlot? slot))
+        {
+            return false;
+        }
+
+        try
+        {
+            return slot.Index.Contains(id);
+        }
+        finally
+        {
+            Exit(partition, slot);
+        }
+    }
 
     /// <summary>Number of vectors in one partition (0 when it does not exist).</summary>
     /// <param name="partition">The partition.</param>
     /// <returns>The count.</returns>
-    public int CountOf(PartitionKey partition) => _partitions.TryGetValue(partition, out Partition? p) ? p.Count : 0;
+    public int CountOf(PartitionKey partition)
+    {
+        if (!TryEnter(partition, out PartitionSlot? slot))
+        {
+            return 0;
+        }
+
+        int count = slot.Index.Count;
+        Exit(partition, slot);
+        return count;
+    }
 
     /// <summary>Whether a partition is currently an HNSW graph (<see langword="false"/>: a flat scan, or absent).</summary>
     /// <param name="partition">The partition.</param>
     /// <returns><see langword="true"/> for a graph.</returns>
-    public bool IsGraph(PartitionKey partition) => _partitions.TryGetValue(partition, out Partition? p) && p.Graph is not null;
+    public bool IsGraph(PartitionKey partition)
+    {
+        if (!TryEnter(partition, out PartitionSlot? slot))
+        {
+            return false;
+        }
+
+        bool graph = slot.Index.IsGraph;
+        Exit(partition, slot);
+        return graph;
+    }
 
     /// <summary>Copies the stored vector of an id into <paramref name="destination"/>.</summary>
     /// <param name="partition">The partition.</param>
     /// <param name="id">The id.</param>
     /// <param name="destination">At least <see cref="VectorIndexOptions.Dimension"/> floats.</param>
     /// <returns><see langword="false"/> when absent.</returns>
-    public bool TryGetVector(PartitionKey partition, long id, Span<float> destination) =>
-        _partitions.TryGetValue(partition, out Partition? p) && p.TryGetVector(id, destination);
+    public bool TryGetVector(PartitionKey partition, long id, Span<float> destination)
+    {
+        if (!TryEnter(partition, out PartitionSlot? slot))
+        {
+            return false;
+        }
+
+        try
+        {
+            return slot.Index.TryGetVector(id, destination);
+        }
+        finally
+        {
+            Exit(partition, slot);
+        }
+    }
 
     /// <summary>Enumerates the entries of a partition with copies of their vectors (for cross-checking a store).</summary>
     /// <param name="partition">The partition.</param>
-    /// <returns>The entries; empty when the partition does not exist.</returns>
-    public IEnumerable<StoredVector> EnumerateVectors(PartitionKey partition) =>
-        _partitions.TryGetValue(partition, out Partition? p) ? p.EnumerateVectors() : [];
+    /// <returns>
+    /// The entries; empty when the partition does not exist. The enumeration holds the partition from its first
+    /// <c>MoveNext</c> until it ends or is disposed (<c>foreach</c> does both), so a partition removed meanwhile is
+    /// freed only then.
+    /// </returns>
+    public IEnumerable<StoredVector> EnumerateVectors(PartitionKey partition)
+    {
+        if (!TryEnter(partition, out PartitionSlot? slot))
+        {
+            yield break;
+        }
+
+        try
+        {
+            foreach (StoredVector entry in slot.Index.EnumerateVectors())
+            {
+                yield return entry;
+            }
+        }
+        finally
+        {
+            Exit(partition, slot);
+        }
+    }
 
     /// <summary>Finds the <paramref name="k"/> nearest vectors of a partition.</summary>
     /// <param name="partition">The partition.</param>
@@ -184,7 +277,19 @@ public sealed class PartitionedIndex : IDisposable
 
         int ef = efSearch == 0 ? Options.EfSearch : efSearch;
         HnswIndex.ValidateSearch(query, k, destination, ef, Options.Dimension);
-        return _partitions.TryGetValue(partition, out Partition? p) ? p.Search(query, k, destination, ef) : 0;
+        if (!TryEnter(partition, out PartitionSlot? slot))
+        {
+            return 0;
+        }
+
+        try
+        {
+            return slot.Index.Search(query, k, destination, ef);
+        }
+        finally
+        {
+            Exit(partition, slot);
+        }
     }
 
     /// <summary>Finds the <paramref name="k"/> nearest vectors of a partition.</summary>
@@ -209,210 +314,18 @@ public sealed class PartitionedIndex : IDisposable
     public long EstimateMemoryBytes()
     {
         long total = 0;
-        foreach (KeyValuePair<PartitionKey, Partition> p in _partitions)
+        foreach (KeyValuePair<PartitionKey, PartitionSlot> p in _partitions)
         {
-            total += p.Value.MemoryBytes + 64;
+            if (p.Value.TryEnter())
+            {
+                total += p.Value.Index.MemoryBytes + 64;
+                Exit(p.Key, p.Value);
+            }
         }
 
         return total;
     }
 
-    // ------------------------------------------------------------------ snapshots
-
-    /// <summary>
-    /// Writes every partition to <paramref name="path"/>: an 80-byte header (magic "SEMCIDX1", format version, options,
-    /// partition count, body length, XxHash64 of the body, XxHash64 of the header), then each partition's key and flat
-    /// arrays (little-endian). The file is written beside the
-    /// target under a temporary name, flushed to disk, then renamed over it, so a crash leaves the old snapshot or the
-    /// new one, never a mix. Writers wait while it runs; searches do not.
-    /// </summary>
-    /// <param name="path">Destination file.</param>
-    public void Save(string path)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        ThrowIfDisposed();
-        string full = Path.GetFullPath(path);
-        string temp = full + ".tmp-" + Guid.NewGuid().ToString("N");
-        _gate.EnterWriteLock();
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20))
-            {
-                stream.Write(new byte[HeaderSize]);
-                var writer = new SnapshotWriter(stream);
-                KeyValuePair<PartitionKey, Partition>[] partitions = [.. _partitions];
-                foreach ((PartitionKey key, Partition partition) in partitions)
-                {
-                    writer.WriteUInt128(key.Value);
-                    partition.WriteTo(writer);
-                }
-
-                byte[] header = BuildHeader(partitions.Length, writer.BodyLength, writer.Checksum);
-                stream.Position = 0;
-                stream.Write(header);
-                stream.Flush(flushToDisk: true);
-            }
-
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            TryDelete(temp);
-            throw;
-        }
-        finally
-        {
-            _gate.ExitWriteLock();
-        }
-    }
-
-    /// <summary>
-    /// Loads a snapshot written by <see cref="Save"/>: arrays are read straight into the index structures (no graph
-    /// rebuild). The whole file is checked (header hash, length, body hash) before the collection is returned, so a
-    /// truncated or damaged file never yields a partly loaded collection.
-    /// </summary>
-    /// <param name="path">The snapshot file.</param>
-    /// <param name="rescoreStorageDirectory">Overrides <see cref="VectorIndexOptions.RescoreStorageDirectory"/> (not stored in the file).</param>
-    /// <returns>The loaded collection.</returns>
-    /// <exception cref="InvalidDataException">The file is not a snapshot, is of another version, or is truncated or corrupt.</exception>
-    public static PartitionedIndex Load(string path, string? rescoreStorageDirectory = null)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        if (!BitConverter.IsLittleEndian)
-        {
-            throw new PlatformNotSupportedException("Snapshots are little-endian.");
-        }
-
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
-        Span<byte> header = stackalloc byte[HeaderSize];
-        if (stream.Length < HeaderSize)
-        {
-            ThrowHelper.Truncated("the file is shorter than the header.");
-        }
-
-        stream.ReadExactly(header);
-        if (BinaryPrimitives.ReadUInt64LittleEndian(header) != Magic)
-        {
-            ThrowHelper.Corrupt("not a SemCache index snapshot (bad magic).");
-        }
-
-        if (XxHash64.HashToUInt64(header[..72]) != BinaryPrimitives.ReadUInt64LittleEndian(header[72..]))
-        {
-            ThrowHelper.Corrupt("header checksum mismatch.");
-        }
-
-        int version = BinaryPrimitives.ReadInt32LittleEndian(header[8..]);
-        if (version != FormatVersion)
-        {
-            throw new InvalidDataException($"Snapshot format version {version} is not supported (expected {FormatVersion}).");
-        }
-
-        var options = new VectorIndexOptions
-        {
-            Dimension = BinaryPrimitives.ReadInt32LittleEndian(header[16..]),
-            M = BinaryPrimitives.ReadInt32LittleEndian(header[20..]),
-            EfConstruction = BinaryPrimitives.ReadInt32LittleEndian(header[24..]),
-            EfSearch = BinaryPrimitives.ReadInt32LittleEndian(header[28..]),
-            FlatScanThreshold = BinaryPrimitives.ReadInt32LittleEndian(header[32..]),
-            Quantization = (VectorQuantization)BinaryPrimitives.ReadInt32LittleEndian(header[36..]),
-            RandomSeed = BinaryPrimitives.ReadUInt64LittleEndian(header[40..]),
-            RescoreStorageDirectory = rescoreStorageDirectory,
-        };
-        try
-        {
-            options.Validate();
-        }
-        catch (ArgumentOutOfRangeException e)
-        {
-            throw new InvalidDataException("Snapshot is corrupt: invalid options in header.", e);
-        }
-
-        int partitionCount = BinaryPrimitives.ReadInt32LittleEndian(header[48..]);
-        long bodyLength = BinaryPrimitives.ReadInt64LittleEndian(header[56..]);
-        ulong checksum = BinaryPrimitives.ReadUInt64LittleEndian(header[64..]);
-        if (stream.Length < HeaderSize + bodyLength)
-        {
-            ThrowHelper.Truncated($"the body should be {bodyLength} bytes, the file holds {stream.Length - HeaderSize}.");
-        }
-
-        if (stream.Length > HeaderSize + bodyLength || partitionCount < 0)
-        {
-            ThrowHelper.Corrupt("file length does not match the header.");
-        }
-
-        var collection = new PartitionedIndex(options);
-        try
-        {
-            var reader = new SnapshotReader(stream, bodyLength);
-            for (int i = 0; i < partitionCount; i++)
-            {
-                var key = new PartitionKey(reader.ReadUInt128());
-                Partition partition = Partition.ReadFrom(reader, options);
-                if (!collection._partitions.TryAdd(key, partition))
-                {
-                    partition.Dispose();
-                    ThrowHelper.Corrupt("a partition key appears twice.");
-                }
-            }
-
-            if (reader.Remaining != 0)
-            {
-                ThrowHelper.Corrupt("bytes left after the last partition.");
-            }
-
-            if (reader.Checksum != checksum)
-            {
-                ThrowHelper.Corrupt("body checksum mismatch.");
-            }
-
-            return collection;
-        }
-        catch (Exception e) when (e is not InvalidDataException and not IOException and not OutOfMemoryException)
-        {
-            collection.Dispose();
-            throw new InvalidDataException("Snapshot is corrupt: " + e.Message, e);
-        }
-        catch
-        {
-            collection.Dispose();
-            throw;
-        }
-    }
-
-    private byte[] BuildHeader(int partitionCount, long bodyLength, ulong checksum)
-    {
-        byte[] h = new byte[HeaderSize];
-        Span<byte> s = h;
-        BinaryPrimitives.WriteUInt64LittleEndian(s, Magic);
-        BinaryPrimitives.WriteInt32LittleEndian(s[8..], FormatVersion);
-        BinaryPrimitives.WriteInt32LittleEndian(s[12..], HeaderSize);
-        BinaryPrimitives.WriteInt32LittleEndian(s[16..], Options.Dimension);
-        BinaryPrimitives.WriteInt32LittleEndian(s[20..], Options.M);
-        BinaryPrimitives.WriteInt32LittleEndian(s[24..], Options.EfConstruction);
-        BinaryPrimitives.WriteInt32LittleEndian(s[28..], Options.EfSearch);
-        BinaryPrimitives.WriteInt32LittleEndian(s[32..], Options.FlatScanThreshold);
-        BinaryPrimitives.WriteInt32LittleEndian(s[36..], (int)Options.Quantization);
-        BinaryPrimitives.WriteUInt64LittleEndian(s[40..], Options.RandomSeed);
-        BinaryPrimitives.WriteInt32LittleEndian(s[48..], partitionCount);
-        BinaryPrimitives.WriteInt64LittleEndian(s[56..], bodyLength);
-        BinaryPrimitives.WriteUInt64LittleEndian(s[64..], checksum);
-        BinaryPrimitives.WriteUInt64LittleEndian(s[72..], XxHash64.HashToUInt64(s[..72]));
-        return h;
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-    }
 
     private void ThrowIfDisposed()
     {
@@ -422,7 +335,10 @@ public sealed class PartitionedIndex : IDisposable
         }
     }
 
-    /// <summary>Releases every partition (and their memory-mapped files, if any).</summary>
+    /// <summary>
+    /// Releases every partition (and their memory-mapped files, if any); a search still running on one finishes on it
+    /// and the partition is freed when it returns.
+    /// </summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -430,154 +346,62 @@ public sealed class PartitionedIndex : IDisposable
             return;
         }
 
-        foreach (KeyValuePair<PartitionKey, Partition> p in _partitions)
+        foreach (KeyValuePair<PartitionKey, PartitionSlot> p in _partitions)
         {
-            p.Value.Dispose();
+            p.Value.Retire();
         }
 
         _partitions.Clear();
         _gate.Dispose();
     }
 
-    /// <summary>One partition: a flat scan that is swapped for a graph once, when it reaches the threshold.</summary>
-    private sealed class Partition : IDisposable
+    // ------------------------------------------------------------------ partition lifetime
+
+    /// <summary>Enters the live partition of <paramref name="key"/>, if there is one.</summary>
+    private bool TryEnter(PartitionKey key, [NotNullWhen(true)] out PartitionSlot? slot)
     {
-        private volatile object _impl;
-
-        public Partition(VectorIndexOptions options) =>
-            _impl = options.FlatScanThreshold == 0 ? new HnswIndex(options) : new FlatIndex(options.Dimension);
-
-        private Partition(object impl) => _impl = impl;
-
-        public HnswIndex? Graph => _impl as HnswIndex;
-
-        public int Count => _impl is HnswIndex g ? g.Count : ((FlatIndex)_impl).Count;
-
-        public long MemoryBytes => _impl is HnswIndex g ? g.MemoryBytes() : ((FlatIndex)_impl).MemoryBytes;
-
-        [System.Runtime.CompilerServices.SkipLocalsInit]
-        public bool TryAdd(long id, ReadOnlySpan<float> vector, VectorIndexOptions options)
+        if (_partitions.TryGetValue(key, out slot) && slot.TryEnter())
         {
-            Span<float> normalized = options.Dimension <= 2048 ? stackalloc float[options.Dimension] : new float[options.Dimension];
-            bool validated = false;
-            while (true)
-            {
-                object impl = _impl;
-                if (impl is HnswIndex graph)
-                {
-                    return graph.TryAdd(id, vector);
-                }
-
-                var flat = (FlatIndex)impl;
-                if (!validated)
-                {
-                    VectorMath.ValidateAndNormalize(vector, normalized, nameof(vector));
-                    validated = true;
-                }
-
-                lock (flat.WriteLock)
-                {
-                    if (flat.Retired)
-                    {
-                        continue; // upgraded meanwhile: go to the graph
-                    }
-
-                    if (!flat.TryAddLocked(id, normalized))
-                    {
-                        return false;
-                    }
-
-                    if (flat.Count >= options.FlatScanThreshold)
-                    {
-                        // Built under the flat's write lock: other writers wait, searches keep using the flat rows.
-                        HnswIndex graph2 = flat.BuildGraph(options);
-                        _impl = graph2;
-                        flat.Retire();
-                    }
-
-                    return true;
-                }
-            }
+            return true;
         }
 
-        public bool Remove(long id)
+        slot = null;
+        return false;
+    }
+
+    /// <summary>Enters the live partition of <paramref name="key"/>, creating it when there is none (or it was retired).</summary>
+    private PartitionSlot EnterOrCreate(PartitionKey key)
+    {
+        while (true)
         {
-            while (true)
+            if (!_partitions.TryGetValue(key, out PartitionSlot? slot))
             {
-                object impl = _impl;
-                if (impl is HnswIndex graph)
+                var created = new PartitionSlot(Options); // entered by us from the start
+                slot = _partitions.GetOrAdd(key, created);
+                if (ReferenceEquals(slot, created))
                 {
-                    return graph.Remove(id);
+                    return created;
                 }
 
-                var flat = (FlatIndex)impl;
-                lock (flat.WriteLock)
-                {
-                    if (flat.Retired)
-                    {
-                        continue;
-                    }
-
-                    return flat.RemoveLocked(id);
-                }
+                created.Exit(); // another add created it first: ours, never listed, retires and frees its index
             }
+
+            if (slot.TryEnter())
+            {
+                return slot;
+            }
+
+            // Retired but still listed (its retirer unlists it right after): unlist it ourselves, then make a new one.
+            _partitions.TryRemove(new KeyValuePair<PartitionKey, PartitionSlot>(key, slot));
         }
+    }
 
-        public bool Contains(long id) => _impl is HnswIndex g ? g.Contains(id) : ((FlatIndex)_impl).Contains(id);
-
-        public bool TryGetVector(long id, Span<float> destination) =>
-            _impl is HnswIndex g ? g.TryGetVector(id, destination) : ((FlatIndex)_impl).TryGetVector(id, destination);
-
-        public IEnumerable<StoredVector> EnumerateVectors() =>
-            _impl is HnswIndex g ? g.EnumerateVectors() : ((FlatIndex)_impl).Snapshot();
-
-        public int Search(ReadOnlySpan<float> query, int k, Span<SearchResult> destination, int efSearch)
+    /// <summary>Leaves a partition; unlists it when this exit retired it (it was left empty).</summary>
+    private void Exit(PartitionKey key, PartitionSlot slot)
+    {
+        if (slot.Exit())
         {
-            object impl = _impl;
-            if (impl is HnswIndex graph)
-            {
-                return graph.Search(query, k, destination, efSearch);
-            }
-
-            var flat = (FlatIndex)impl;
-            int dimension = query.Length;
-            Span<float> normalized = dimension <= 1024 ? stackalloc float[dimension] : new float[dimension];
-            VectorMath.ValidateAndNormalize(query, normalized, nameof(query));
-            return flat.Search(normalized, k, destination);
-        }
-
-        public void WriteTo(SnapshotWriter writer)
-        {
-            object impl = _impl;
-            if (impl is HnswIndex graph)
-            {
-                writer.WriteByte(1);
-                graph.WriteTo(writer);
-            }
-            else
-            {
-                writer.WriteByte(0);
-                ((FlatIndex)impl).WriteTo(writer);
-            }
-        }
-
-        public static Partition ReadFrom(SnapshotReader reader, VectorIndexOptions options)
-        {
-            byte kind = reader.ReadByte();
-            return kind switch
-            {
-                0 => new Partition(FlatIndex.ReadFrom(reader, options.Dimension)),
-                1 => new Partition(HnswIndex.ReadFrom(reader, options)),
-                _ => throw new InvalidDataException("Snapshot is corrupt: unknown partition kind."),
-            };
-        }
-
-        public void Dispose()
-        {
-            if (_impl is HnswIndex g)
-            {
-                g.Dispose();
-            }
+            _partitions.TryRemove(new KeyValuePair<PartitionKey, PartitionSlot>(key, slot));
         }
     }
 }

@@ -79,6 +79,7 @@ public class HnswIndexTests
 
             // Similarities are exact (rescored on floats), not int8 approximations.
             SearchResult[] r = index.Search(queries[0], 5);
+            Assert.Equal(5, r.Length); // otherwise the loop below checks nothing
             foreach (SearchResult hit in r)
             {
                 Assert.Equal(TestData.Dot(live[hit.Id], queries[0]), hit.Similarity, 1e-4f);
@@ -216,6 +217,7 @@ public class HnswIndexTests
             foreach (long id in victims)
             {
                 SearchResult[] r = index.Search(live[id], 20);
+                Assert.Equal(20, r.Length); // an empty answer would pass the next line too
                 Assert.DoesNotContain(r, x => x.Id == id);
                 Assert.False(index.Contains(id));
             }

@@ -79,7 +79,9 @@ public class PartitionedIndexTests
 
         Assert.True(index.Remove(key, 105));
         Assert.False(index.Remove(key, 105));
-        Assert.DoesNotContain(index.Search(key, data[5], 20), r => r.Id == 105);
+        SearchResult[] all = index.Search(key, data[5], 20);
+        Assert.Equal(19, all.Length); // every remaining row, so the next line is not checking an empty answer
+        Assert.DoesNotContain(all, r => r.Id == 105);
         Assert.Equal(19, index.Search(key, data[5], 100).Length);
 
         Assert.Throws<ArgumentException>(() => index.Add(key, 1, new float[Dim + 1]));
@@ -111,6 +113,33 @@ public class PartitionedIndexTests
         long perPartition = index.EstimateMemoryBytes() / 5000;
         // 3 vectors of 32 floats (grown to room for 4) plus ids: a few hundred bytes, not a graph's chunk.
         Assert.True(perPartition < 1024, $"{perPartition} bytes per 3-vector partition");
+    }
+
+    [Fact]
+    public void AFlatPartitionThatShrinksGivesBackItsRows()
+    {
+        using var index = new PartitionedIndex(Options(threshold: 2048));
+        PartitionKey key = PartitionKey.FromString("long-lived");
+        float[][] data = TestData.Clustered(1000, Dim, 8, seed: 36);
+        for (int i = 0; i < data.Length; i++)
+        {
+            index.Add(key, i, data[i]);
+        }
+
+        long peak = index.EstimateMemoryBytes();
+        for (int i = 10; i < data.Length; i++)
+        {
+            Assert.True(index.Remove(key, i));
+        }
+
+        Assert.False(index.IsGraph(key));
+        Assert.Equal(10, index.CountOf(key));
+        long after = index.EstimateMemoryBytes();
+        Assert.True(after * 10 < peak, $"{after} bytes for 10 rows, {peak} at 1,000");
+
+        // Still exact and complete.
+        var live = Enumerable.Range(0, 10).ToDictionary(i => (long)i, i => data[i]);
+        Assert.Equal(1.0, TestData.Recall(live, data[..20], 5, q => index.Search(key, q, 5)));
     }
 
     [Fact]

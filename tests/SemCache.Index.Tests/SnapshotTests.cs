@@ -14,7 +14,7 @@ public sealed class SnapshotTests : IDisposable
         var options = new VectorIndexOptions { Dimension = Dim, FlatScanThreshold = 100, EfConstruction = 48, Quantization = q };
         var index = new PartitionedIndex(options);
         data = TestData.Clustered(700, Dim, 10, seed: 41);
-        // One graph partition with churn (free slots), a few flat ones, an empty one.
+        // One graph partition with churn (free slots), a few flat ones, and one emptied (retired, so not saved).
         PartitionKey big = PartitionKey.FromString("big");
         for (int i = 0; i < 500; i++)
         {
@@ -50,6 +50,8 @@ public sealed class SnapshotTests : IDisposable
         Assert.Empty(Directory.GetFiles(_dir, "*.tmp-*"));
 
         using PartitionedIndex loaded = PartitionedIndex.Load(path);
+        Assert.Equal(6, original.PartitionCount);
+        Assert.DoesNotContain(PartitionKey.FromString("empty"), loaded.PartitionKeys);
         Assert.Equal(original.PartitionCount, loaded.PartitionCount);
         Assert.Equal(original.Count, loaded.Count);
         Assert.Equal(original.Options.Quantization, loaded.Options.Quantization);
