@@ -131,6 +131,25 @@ public sealed class EmbeddingTests(EmbedderFixture fixture)
         }
     }
 
+    [Theory]
+    [InlineData(8192, 1)]
+    [InlineData(256, 64)]
+    public async Task NoModelCallExceedsTheBatchLimits(int maxBatchTokens, int maxBatchSize)
+    {
+        // Every text fills the 256-token window, so either limit allows one text per model call: however the
+        // requests arrive, there must be exactly one call per text, each giving that text its own vector.
+        await using TextEmbedder embedder = TextEmbedder.Create(new EmbeddingOptions { MaxBatchTokens = maxBatchTokens, MaxBatchSize = maxBatchSize });
+        string[] texts = Enumerable.Range(0, 6).Select(i => $"text {i} " + string.Join(' ', Enumerable.Repeat($"window filler {i}", 120))).ToArray();
+        EmbeddingResult[] results = await embedder.EmbedManyAsync(texts, TestContext.Current.CancellationToken);
+        Assert.All(results, r => Assert.Equal(256, r.TokenCount));
+        Assert.Equal(texts.Length, embedder.BatchedTextCount);
+        Assert.Equal(texts.Length, embedder.BatchCount);
+        for (int i = 0; i < texts.Length; i++)
+        {
+            Assert.Equal(1.0, TensorPrimitives.Dot(embedder.Embed(texts[i]).Vector, results[i].Vector), 1e-5);
+        }
+    }
+
     [Fact]
     public async Task ALongTextIsFlaggedAsTruncatedSoItCannotPassForAnother()
     {
