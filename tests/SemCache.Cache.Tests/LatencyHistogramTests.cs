@@ -69,4 +69,18 @@ public sealed class LatencyHistogramTests
         Assert.Equal([(1.0, 1L), ((1L << 32) + (6L << 29), 2L)], histogram.Cumulative());
         Assert.Equal(TimeSpan.FromHours(2).TotalSeconds, histogram.SumSeconds, 1e-3);
     }
+
+    [Fact]
+    public void AVeryLongDurationIsClampedIntoTheTopBucketRatherThanThrowing()
+    {
+        // Fails today: Record computes ticks * 1_000_000 in a long, which overflows past long.MaxValue / 10^6 ticks
+        // (about 2.6 hours where Stopwatch.Frequency is 10^9, as on Linux); the negative quotient then indexes the
+        // bucket array below zero and Record throws IndexOutOfRangeException (as RecordSince does for a start that far
+        // back, such as a zero or stale timestamp). BucketOf's clamp to the top bucket is never reached on such a clock.
+        var histogram = new LatencyHistogram();
+        histogram.Record(Micros(TimeSpan.FromDays(30).TotalMicroseconds));
+
+        Assert.Equal(1, histogram.Count);
+        Assert.Equal(Math.Pow(2, 34), histogram.PercentileMicroseconds(1.0));
+    }
 }
