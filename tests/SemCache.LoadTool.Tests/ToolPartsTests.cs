@@ -119,6 +119,41 @@ public sealed class ToolPartsTests
         }
     }
 
+    [Fact]
+    public void VerifyNamesEveryProblemOfABrokenRun()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), "semcache-bench-test-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        try
+        {
+            var result = new RunResult { Command = "pairs", CommandLine = "semcache-bench pairs", StartedUtc = DateTimeOffset.UtcNow, Machine = MachineInfo.Current() };
+            var recorder = new LatencyRecorder();
+            recorder.RecordMicroseconds(300);
+            recorder.RecordMicroseconds(900);
+            var disordered = new LatencySummary(2, 600, 900, 900, 300, 300, 900);
+            result.Load = new LoadReport("closed loop", 2, 3, "Unavailable: down", 1.0, 2.0, disordered, null, null, null, 0, 0);
+            result.Files.Add("lookups.tsv"); // listed, never written
+            result.Files.Add("chart.png");
+            File.WriteAllText(Path.Combine(folder, "chart.png"), "not a picture");
+            Charts.LatencyDistribution(Path.Combine(folder, "latency.png"), recorder.Distribution(), 2, "test");
+            ResultWriter.Write(result, folder);
+
+            Assert.Equal(
+                [
+                    "3 errors",
+                    "latency percentiles out of order (p50 900, p99 300, max 900 µs)",
+                    "lookups.tsv missing or empty",
+                    "chart.png is not a PNG",
+                    "no precision-recall.png",
+                ],
+                VerifyCommand.Check(folder));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     private sealed class NoProgress : IProgressSink
     {
         public void Report(long completed, TimeSpan elapsed)
