@@ -22,6 +22,7 @@ public sealed class PairFileTests
         IReadOnlyList<LabelledPair> pairs = PairFile.Parse(["1\ta\tb\r", "", "0\tc\td"]);
 
         Assert.Equal(["b", "d"], pairs.Select(p => p.Second));
+        Assert.Equal([1, 3], pairs.Select(p => p.LineNumber)); // a skipped blank line still counts, so errors name the right line
     }
 
     [Fact]
