@@ -91,12 +91,11 @@ public sealed class ZipfAndMixedStreamTests
             new(0, "What is F#?", "How do I learn C#?", 5),                // q2 is an intent's text: not new
             new(0, "Is Rust fast?", "Is Go fast?", 6),
             new(0, "Is Java fast?", "Is  Go fast?", 7),                    // the same new prompt once normalised: kept once
-            new(0, "Is C fast?", "Where can I learn C#?", 8),               // the rejected duplicate's q2: not an intent's, so new
         ];
 
         (List<Intent> intents, List<string> newPrompts) = MixedStream.FromPairs(pairs);
 
         Assert.Equal([new Intent("How do I learn C#?", "What is the best way to learn C#?")], intents);
-        Assert.Equal(["Is Go fast?", "Where can I learn C#?"], newPrompts);
+        Assert.Equal(["Is Go fast?"], newPrompts);
     }
 }
