@@ -39,6 +39,7 @@ public sealed class EngineTests(EmbedderFixture fixture)
     {
         await using TestCache cache = await TestCache.OpenAsync(_embedder);
         await cache.Engine.SetAsync(Set("WRITE A HAIKU", "IN CAPITALS"), Ct);
+        Assert.True((await cache.Engine.GetAsync(new CacheGetRequest { Prompt = "WRITE  A HAIKU", ExactOnly = true }, Ct)).Hit);
         CacheGetResult result = await cache.Engine.GetAsync(new CacheGetRequest { Prompt = "write a haiku", ExactOnly = true }, Ct);
         Assert.False(result.Hit);
     }
@@ -236,6 +237,20 @@ public sealed class EngineTests(EmbedderFixture fixture)
         CacheRequestException get = await Assert.ThrowsAsync<CacheRequestException>(() =>
             cache.Engine.GetAsync(new CacheGetRequest { Namespace = "own", Vector = new float[] { 1, 0 } }, Ct));
         Assert.Equal(CacheErrorKind.FailedPrecondition, get.Kind);
+        Assert.Equal("vector", get.Field);
+
+        // The model's 384-dimensional vectors do not fit either: a Set or a Get by prompt alone is refused, nothing
+        // stored, and the Set is refused before the model runs for it.
+        long embedded = _embedder.BatchedTextCount;
+        CacheRequestException modelSet = await Assert.ThrowsAsync<CacheRequestException>(() =>
+            cache.Engine.SetAsync(new CacheSetRequest { Namespace = "own", Prompt = "no vector given", Response = "r" }, Ct));
+        Assert.Equal(CacheErrorKind.FailedPrecondition, modelSet.Kind);
+        Assert.Equal("vector", modelSet.Field);
+        Assert.Equal(embedded, _embedder.BatchedTextCount);
+        CacheRequestException modelGet = await Assert.ThrowsAsync<CacheRequestException>(() =>
+            cache.Engine.GetAsync(new CacheGetRequest { Namespace = "own", Prompt = "no vector given" }, Ct));
+        Assert.Equal(CacheErrorKind.FailedPrecondition, modelGet.Kind);
+        Assert.Equal(1, cache.Engine.GetStatistics("own").Entries);
     }
 
     [Fact]
@@ -296,7 +311,24 @@ public sealed class EngineTests(EmbedderFixture fixture)
         Assert.Equal(3000, stats.TokensSaved);
         Assert.Equal(2 * ((1000 * 2.0) + (500 * 8.0)) / 1e6, stats.CostSavedUsd, 1e-9);
         Assert.Equal(2.0 / 3, stats.HitRate, 1e-9);
+
+        // Traffic elsewhere is counted there and in the totals, never in "stats"; a namespace that holds nothing keeps no counters.
+        await cache.Engine.SetAsync(new CacheSetRequest { Namespace = "other", Prompt = "What is 2 + 2?", Response = "4" }, Ct);
+        await cache.Engine.GetAsync(Get("What is 2 + 2?", "other"), Ct);
+        await cache.Engine.GetAsync(Get("How do I reset my password?", "elsewhere"), Ct);
+        Assert.Equal(3, cache.Engine.GetStatistics("stats").Gets);
+        Assert.Equal(1, cache.Engine.GetStatistics("stats").Sets);
+        Assert.Equal(1, cache.Engine.GetStatistics("other").Gets);
+        Assert.Equal(1, cache.Engine.GetStatistics("other").ExactHits);
+        Assert.Equal(0, cache.Engine.GetStatistics("other").TokensSaved);
         Assert.Equal(0, cache.Engine.GetStatistics("elsewhere").Gets);
+        CacheStatistics total = cache.Engine.GetStatistics();
+        Assert.Equal(5, total.Gets);
+        Assert.Equal(2, total.ExactHits);
+        Assert.Equal(1, total.SemanticHits);
+        Assert.Equal(2, total.Misses);
+        Assert.Equal(2, total.Sets);
+        Assert.Equal(3000, total.TokensSaved);
     }
 
     [Fact]
