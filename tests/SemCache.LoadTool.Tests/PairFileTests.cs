@@ -49,7 +49,9 @@ public sealed class PairFileTests
     [Fact]
     public void NormalisesAsTheServerDoes()
     {
-        Assert.Equal("What is  it?".Replace("  ", " ", StringComparison.Ordinal), PromptNormalizer.Normalize("  What \t is\n\n it?  "));
+        Assert.Equal("What is it?", PromptNormalizer.Normalize("  What \t is\n\n it?  "));
+        // The server (InvariantGlobalization false) stores "cafe\u0301" as "caf\u00e9"; the tool must agree, or its
+        // preload dedupe and its "hit is the expected entry" check differ from the server for decomposed text.
         Assert.Equal("caf\u00e9", PromptNormalizer.Normalize("cafe\u0301"));
         Assert.Equal("Case Kept", PromptNormalizer.Normalize("Case Kept"));
     }
