@@ -173,6 +173,29 @@ public sealed class EmbeddingTests(EmbedderFixture fixture)
     }
 
     [Fact]
+    public async Task ARequestCancelledWhileQueuedIsCancelledAndNeverRun()
+    {
+        // One text per model call and 32 window-filling texts ahead: the request is still queued (seconds of model
+        // time away) when it is cancelled, right after it was queued.
+        await using TextEmbedder embedder = TextEmbedder.Create(new EmbeddingOptions { MaxBatchSize = 1 });
+        string[] ahead = Enumerable.Range(0, 32).Select(i => $"text {i} " + string.Join(' ', Enumerable.Repeat($"queue filler {i}", 120))).ToArray();
+        Task<EmbeddingResult[]> before = embedder.EmbedManyAsync(ahead, TestContext.Current.CancellationToken);
+        using var cts = new CancellationTokenSource();
+        Task<EmbeddingResult> cancelled = embedder.EmbedAsync("cancel me while I wait", cts.Token);
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        Assert.True(cancelled.IsCanceled);
+        Assert.Equal(ahead.Length, (await before).Length);
+        EmbeddingResult after = await embedder.EmbedAsync("asked after the cancellation", TestContext.Current.CancellationToken);
+        Assert.Equal(1.0, TensorPrimitives.Dot(_embedder.Embed("asked after the cancellation").Vector, after.Vector), 1e-5);
+
+        // The cancelled request took no model time: every call embedded one of the others.
+        Assert.Equal(ahead.Length + 1, embedder.BatchedTextCount);
+        Assert.Equal(ahead.Length + 1, embedder.BatchCount);
+    }
+
+    [Fact]
     public async Task ADisposedEmbedderRefusesWork()
     {
         TextEmbedder embedder = TextEmbedder.Create(new EmbeddingOptions { BatchWindow = TimeSpan.Zero });
