@@ -256,6 +256,28 @@ public sealed class EmbeddingTests(EmbedderFixture fixture)
         Assert.Equal("all-MiniLM-L6-v2", custom.ModelName);
         Assert.Equal(384, custom.Dimension);
         Assert.Equal(_embedder.Embed("hello").Vector, custom.Embed("hello").Vector);
+
+        // The bundled folder's name is also the default name, so the name must be seen to come from another folder.
+        string renamed = Path.Combine(Path.GetTempPath(), "semcache-test-" + Guid.NewGuid().ToString("N"), "my-minilm");
+        Directory.CreateDirectory(renamed);
+        try
+        {
+            File.CreateSymbolicLink(Path.Combine(renamed, "model.onnx"), Path.Combine(folder, "model.onnx"));
+            File.CreateSymbolicLink(Path.Combine(renamed, "vocab.txt"), Path.Combine(folder, "vocab.txt"));
+            var options = new EmbeddingOptions { ModelPath = Path.Combine(renamed, "model.onnx"), VocabPath = Path.Combine(renamed, "vocab.txt") };
+            using (TextEmbedder named = TextEmbedder.Create(options))
+            {
+                Assert.Equal("my-minilm", named.ModelName);
+            }
+
+            options.ModelName = "given-name";
+            using TextEmbedder given = TextEmbedder.Create(options);
+            Assert.Equal("given-name", given.ModelName);
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(renamed)!, recursive: true);
+        }
     }
 
     [Fact]
