@@ -245,6 +245,17 @@ public sealed class EmbeddingTests(EmbedderFixture fixture)
     }
 
     [Fact]
+    public void TheWindowAndCaseOptionsReachTheTokenizer()
+    {
+        using TextEmbedder embedder = TextEmbedder.Create(new EmbeddingOptions { MaxTokens = 16, LowerCase = false });
+        Assert.Equal(16, embedder.MaxTokens);
+        EmbeddingResult result = embedder.Embed(string.Join(' ', Enumerable.Repeat("cat", 20)));
+        Assert.True(result.Truncated);
+        Assert.Equal(16, result.TokenCount);
+        Assert.NotEqual(embedder.Tokenizer.Tokenize("hello").Ids, embedder.Tokenizer.Tokenize("HELLO").Ids);
+    }
+
+    [Fact]
     public void ACustomModelPathLoadsThatModelAndNamesItAfterItsFolder()
     {
         string folder = Path.Combine(AppContext.BaseDirectory, "models", "all-MiniLM-L6-v2");
