@@ -113,6 +113,22 @@ public sealed class EmbeddingTests(EmbedderFixture fixture)
     }
 
     [Fact]
+    public void EmbedTokensRefusesSequencesOutsideTheWindowAndAShortDestination()
+    {
+        int[] ok = _embedder.Tokenizer.Tokenize("fine").Ids;
+        int[] tooLong = [101, .. Enumerable.Repeat(4937, _embedder.MaxTokens - 1), 102];
+        var one = new float[_embedder.Dimension];
+        Assert.Throws<ArgumentException>(() => _embedder.EmbedTokens([ok, [101]], new float[2 * _embedder.Dimension]));
+        Assert.Throws<ArgumentException>(() => _embedder.EmbedTokens([tooLong], one));
+        Assert.Throws<ArgumentException>(() => _embedder.EmbedTokens([ok, null!], new float[2 * _embedder.Dimension]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _embedder.EmbedTokens([ok, ok], one));
+
+        // The longest sequence allowed is accepted.
+        _embedder.EmbedTokens([tooLong[1..]], one);
+        Assert.Equal(1.0, TensorPrimitives.Norm(one), 1e-5);
+    }
+
+    [Fact]
     public async Task ConcurrentCallersAreBatchedAndGetTheirOwnVectors()
     {
         await using TextEmbedder embedder = TextEmbedder.Create(new EmbeddingOptions());
