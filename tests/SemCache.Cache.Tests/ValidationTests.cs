@@ -56,6 +56,52 @@ public sealed class ValidationTests(EmbedderFixture fixture)
         Assert.Equal(0, cache.Engine.GetStatistics().Misses);
     }
 
+    [Theory]
+    [InlineData("top-k-100")]
+    [InlineData("threshold-one")]
+    [InlineData("threshold-minus-one")]
+    [InlineData("namespace-64")]
+    [InlineData("prompt-131072")]
+    [InlineData("attributes-32")]
+    [InlineData("messages-256")]
+    public async Task LookupsAtEveryLimitAreAccepted(string edge)
+    {
+        // The rejections above are one past each limit; the limit itself must still be served.
+        await using TestCache cache = await TestCache.OpenAsync(_embedder);
+        CacheGetRequest request = edge switch
+        {
+            "top-k-100" => new() { Prompt = "p", TopK = 100 },
+            "threshold-one" => new() { Prompt = "p", MinSimilarity = 1f },
+            "threshold-minus-one" => new() { Prompt = "p", MinSimilarity = -1f },
+            "namespace-64" => new() { Namespace = new string('n', 64), Prompt = "p" },
+            "prompt-131072" => new() { Prompt = new string('x', 128 * 1024) },
+            "attributes-32" => new() { Prompt = "p", Attributes = Enumerable.Range(0, 32).Select(i => new KeyValuePair<string, string>($"k{i}", "v")).ToArray() },
+            "messages-256" => new() { Messages = Enumerable.Range(0, 256).Select(_ => new ChatMessage("user", "m")).ToArray() },
+            _ => throw new ArgumentOutOfRangeException(nameof(edge)),
+        };
+        CacheGetResult result = await cache.Engine.GetAsync(request, Ct);
+        Assert.False(result.Hit);
+        Assert.Equal(1, cache.Engine.GetStatistics().Gets);
+    }
+
+    [Theory]
+    [InlineData("ttl-30-days")]
+    [InlineData("attribute-key-128")]
+    [InlineData("attribute-value-1024")]
+    public async Task SetsAtEveryLimitAreAccepted(string edge)
+    {
+        await using TestCache cache = await TestCache.OpenAsync(_embedder);
+        CacheSetRequest request = edge switch
+        {
+            "ttl-30-days" => new() { Prompt = "p", Response = "r", TtlSeconds = (uint)TimeSpan.FromDays(30).TotalSeconds },
+            "attribute-key-128" => new() { Prompt = "p", Response = "r", Attributes = [new(new string('k', 128), "v")] },
+            "attribute-value-1024" => new() { Prompt = "p", Response = "r", Attributes = [new("k", new string('v', 1024))] },
+            _ => throw new ArgumentOutOfRangeException(nameof(edge)),
+        };
+        await cache.Engine.SetAsync(request, Ct);
+        Assert.Equal(1, cache.Engine.GetStatistics().Entries);
+    }
+
     public static TheoryData<string, CacheErrorKind, string, string> BadSets => new()
     {
         { "no-response", CacheErrorKind.InvalidArgument, "response", "needs a response" },
