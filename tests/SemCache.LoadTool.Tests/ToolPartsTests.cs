@@ -47,6 +47,20 @@ public sealed class ToolPartsTests
         Assert.Equal(500.5, summary.MeanUs, 0);
     }
 
+    [Fact]
+    public void LatenciesOutsideTheRecordersRangeAreClampedNotLost()
+    {
+        var recorder = new LatencyRecorder();
+        recorder.RecordMicroseconds(0);
+        recorder.RecordMicroseconds(-5);
+        recorder.RecordMicroseconds((long)TimeSpan.FromHours(1).TotalMicroseconds);
+
+        LatencySummary summary = recorder.Summarize();
+        Assert.Equal(3, summary.Count);
+        Assert.Equal(1, summary.P50Us);
+        Assert.Equal(600_000_000, summary.MaxUs, 600_000_000 * 1e-3); // 10 min, within the histogram's 3 digits
+    }
+
     [Theory]
     [InlineData(null)]
     [InlineData(50_000.0)]
