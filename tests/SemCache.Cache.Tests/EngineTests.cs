@@ -17,7 +17,9 @@ public sealed class EngineTests(EmbedderFixture fixture)
     public async Task TheSameNormalisedPromptIsAnExactHitWithoutRunningTheModel()
     {
         await using TestCache cache = await TestCache.OpenAsync(_embedder);
-        CacheSetResult stored = await cache.Engine.SetAsync(Set("What is the capital of France?", "Paris."), Ct);
+        // Stored with its vector (embedded off the batcher's count): had the Set embedded the prompt, the engine's
+        // recent-embeddings memory would answer a Get that runs the model anyway, and the count below could not move.
+        CacheSetResult stored = await cache.Engine.SetAsync(new CacheSetRequest { Prompt = "What is the capital of France?", Response = "Paris.", Vector = _embedder.Embed("What is the capital of France?").Vector }, Ct);
         long embedded = _embedder.BatchedTextCount;
 
         CacheGetResult result = await cache.Engine.GetAsync(Get("  What is\tthe capital   of France?\n"), Ct);
@@ -37,6 +39,7 @@ public sealed class EngineTests(EmbedderFixture fixture)
     {
         await using TestCache cache = await TestCache.OpenAsync(_embedder);
         await cache.Engine.SetAsync(Set("WRITE A HAIKU", "IN CAPITALS"), Ct);
+        Assert.True((await cache.Engine.GetAsync(new CacheGetRequest { Prompt = "WRITE  A HAIKU", ExactOnly = true }, Ct)).Hit);
         CacheGetResult result = await cache.Engine.GetAsync(new CacheGetRequest { Prompt = "write a haiku", ExactOnly = true }, Ct);
         Assert.False(result.Hit);
     }
@@ -66,7 +69,9 @@ public sealed class EngineTests(EmbedderFixture fixture)
         await using TestCache cache = await TestCache.OpenAsync(_embedder);
         CacheGetResult result = await cache.Engine.GetAsync(Get("anything at all"), Ct);
         Assert.False(result.Hit);
+        Assert.Empty(result.Matches);
         Assert.Null(result.BestSimilarity);
+        Assert.Equal(SemanticLayer.SkippedEmpty, result.Semantic);
     }
 
     [Fact]
@@ -127,11 +132,27 @@ public sealed class EngineTests(EmbedderFixture fixture)
             Set("What is the weather in Oslo?", "D"),
         ], Ct);
 
-        CacheGetResult three = await cache.Engine.GetAsync(new CacheGetRequest { Prompt = "How do I reset my password?", TopK = 3, MinSimilarity = 0.5f }, Ct);
-        Assert.Equal(3, three.Matches.Count);
-        Assert.True(three.Matches[0].Exact);
-        Assert.True(three.Matches[1].Similarity >= three.Matches[2].Similarity);
-        Assert.DoesNotContain(three.Matches, m => m.Response == "D");
+        // No threshold and room for all: every entry once (the exact one first, not again as a semantic match), most similar first.
+        CacheGetResult all = await cache.Engine.GetAsync(new CacheGetRequest { Prompt = "How do I reset my password?", TopK = 10, MinSimilarity = -1 }, Ct);
+        Assert.Equal(4, all.Matches.Count);
+        Assert.Equal("A", all.Matches[0].Response);
+        Assert.True(all.Matches[0].Exact);
+        Assert.Equal(["B", "C"], all.Matches.Skip(1).Take(2).Select(m => m.Response).Order());
+        Assert.Equal("D", all.Matches[3].Response);
+        Assert.All(all.Matches.Skip(1), m => Assert.False(m.Exact));
+        Assert.Equal(all.Matches.Select(m => m.Similarity).OrderDescending(), all.Matches.Select(m => m.Similarity));
+        Assert.True(all.Matches[3].Similarity < 0.5f, $"the weather entry has similarity {all.Matches[3].Similarity}");
+
+        // The threshold alone cuts the list (top_k would allow four).
+        CacheGetResult aboveHalf = await cache.Engine.GetAsync(new CacheGetRequest { Prompt = "How do I reset my password?", TopK = 4, MinSimilarity = 0.5f }, Ct);
+        Assert.Equal(["A", "B", "C"], aboveHalf.Matches.Select(m => m.Response).Order());
+        Assert.All(aboveHalf.Matches, m => Assert.True(m.Similarity >= 0.5f));
+
+        // top_k alone cuts the list (the threshold would allow four).
+        CacheGetResult three = await cache.Engine.GetAsync(new CacheGetRequest { Prompt = "How do I reset my password?", TopK = 3, MinSimilarity = -1 }, Ct);
+        Assert.Equal(all.Matches.Take(3).Select(m => m.Id), three.Matches.Select(m => m.Id));
+        CacheGetResult two = await cache.Engine.GetAsync(new CacheGetRequest { Prompt = "How do I reset my password?", TopK = 2, MinSimilarity = 0.5f }, Ct);
+        Assert.Equal(all.Matches.Take(2).Select(m => m.Id), two.Matches.Select(m => m.Id));
 
         CacheGetResult strict = await cache.Engine.GetAsync(new CacheGetRequest { Prompt = "How could I reset the password?", MinSimilarity = 0.999f }, Ct);
         Assert.False(strict.Hit);
@@ -163,6 +184,10 @@ public sealed class EngineTests(EmbedderFixture fixture)
         await using TestCache cache = await TestCache.OpenAsync(_embedder);
         await cache.Engine.SetAsync(new CacheSetRequest { Prompt = "Short-lived question", Response = "Short-lived answer", TtlSeconds = 60 }, Ct);
         Assert.True((await cache.Engine.GetAsync(Get("Short-lived question"), Ct)).Hit);
+        // The reworded lookup below must be a semantic hit while the entry lives, or its miss after expiry proves nothing.
+        CacheGetResult reworded = await cache.Engine.GetAsync(Get("A short-lived question"), Ct);
+        Assert.True(reworded.Hit);
+        Assert.False(reworded.Matches[0].Exact);
         cache.Clock.Advance(TimeSpan.FromSeconds(61));
         Assert.False((await cache.Engine.GetAsync(Get("Short-lived question"), Ct)).Hit);
         Assert.False((await cache.Engine.GetAsync(Get("A short-lived question"), Ct)).Hit);
@@ -212,6 +237,20 @@ public sealed class EngineTests(EmbedderFixture fixture)
         CacheRequestException get = await Assert.ThrowsAsync<CacheRequestException>(() =>
             cache.Engine.GetAsync(new CacheGetRequest { Namespace = "own", Vector = new float[] { 1, 0 } }, Ct));
         Assert.Equal(CacheErrorKind.FailedPrecondition, get.Kind);
+        Assert.Equal("vector", get.Field);
+
+        // The model's 384-dimensional vectors do not fit either: a Set or a Get by prompt alone is refused, nothing
+        // stored, and the Set is refused before the model runs for it.
+        long embedded = _embedder.BatchedTextCount;
+        CacheRequestException modelSet = await Assert.ThrowsAsync<CacheRequestException>(() =>
+            cache.Engine.SetAsync(new CacheSetRequest { Namespace = "own", Prompt = "no vector given", Response = "r" }, Ct));
+        Assert.Equal(CacheErrorKind.FailedPrecondition, modelSet.Kind);
+        Assert.Equal("vector", modelSet.Field);
+        Assert.Equal(embedded, _embedder.BatchedTextCount);
+        CacheRequestException modelGet = await Assert.ThrowsAsync<CacheRequestException>(() =>
+            cache.Engine.GetAsync(new CacheGetRequest { Namespace = "own", Prompt = "no vector given" }, Ct));
+        Assert.Equal(CacheErrorKind.FailedPrecondition, modelGet.Kind);
+        Assert.Equal(1, cache.Engine.GetStatistics("own").Entries);
     }
 
     [Fact]
@@ -229,7 +268,9 @@ public sealed class EngineTests(EmbedderFixture fixture)
         Assert.False((await cache.Engine.GetAsync(Get("question one", "ns1", a), Ct)).Hit);
 
         Assert.Equal(1, await cache.Engine.DeleteAsync(new CacheDeleteRequest { Namespace = "ns1", Attributes = [a] }, Ct));
+        Assert.False((await cache.Engine.GetAsync(Get("question two", "ns1", a), Ct)).Hit);
         Assert.True((await cache.Engine.GetAsync(Get("question three", "ns1", b), Ct)).Hit);
+        Assert.True((await cache.Engine.GetAsync(Get("question four", "ns2", a), Ct)).Hit);
 
         Assert.Equal(1, await cache.Engine.DeleteAsync(new CacheDeleteRequest { Namespace = "ns1", EntireNamespace = true }, Ct));
         Assert.False((await cache.Engine.GetAsync(Get("question three", "ns1", b), Ct)).Hit);
@@ -270,7 +311,24 @@ public sealed class EngineTests(EmbedderFixture fixture)
         Assert.Equal(3000, stats.TokensSaved);
         Assert.Equal(2 * ((1000 * 2.0) + (500 * 8.0)) / 1e6, stats.CostSavedUsd, 1e-9);
         Assert.Equal(2.0 / 3, stats.HitRate, 1e-9);
+
+        // Traffic elsewhere is counted there and in the totals, never in "stats"; a namespace that holds nothing keeps no counters.
+        await cache.Engine.SetAsync(new CacheSetRequest { Namespace = "other", Prompt = "What is 2 + 2?", Response = "4" }, Ct);
+        await cache.Engine.GetAsync(Get("What is 2 + 2?", "other"), Ct);
+        await cache.Engine.GetAsync(Get("How do I reset my password?", "elsewhere"), Ct);
+        Assert.Equal(3, cache.Engine.GetStatistics("stats").Gets);
+        Assert.Equal(1, cache.Engine.GetStatistics("stats").Sets);
+        Assert.Equal(1, cache.Engine.GetStatistics("other").Gets);
+        Assert.Equal(1, cache.Engine.GetStatistics("other").ExactHits);
+        Assert.Equal(0, cache.Engine.GetStatistics("other").TokensSaved);
         Assert.Equal(0, cache.Engine.GetStatistics("elsewhere").Gets);
+        CacheStatistics total = cache.Engine.GetStatistics();
+        Assert.Equal(5, total.Gets);
+        Assert.Equal(2, total.ExactHits);
+        Assert.Equal(1, total.SemanticHits);
+        Assert.Equal(2, total.Misses);
+        Assert.Equal(2, total.Sets);
+        Assert.Equal(3000, total.TokensSaved);
     }
 
     [Fact]

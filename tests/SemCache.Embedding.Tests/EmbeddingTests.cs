@@ -113,6 +113,22 @@ public sealed class EmbeddingTests(EmbedderFixture fixture)
     }
 
     [Fact]
+    public void EmbedTokensRefusesSequencesOutsideTheWindowAndAShortDestination()
+    {
+        int[] ok = _embedder.Tokenizer.Tokenize("fine").Ids;
+        int[] tooLong = [101, .. Enumerable.Repeat(4937, _embedder.MaxTokens - 1), 102];
+        var one = new float[_embedder.Dimension];
+        Assert.Throws<ArgumentException>(() => _embedder.EmbedTokens([ok, [101]], new float[2 * _embedder.Dimension]));
+        Assert.Throws<ArgumentException>(() => _embedder.EmbedTokens([tooLong], one));
+        Assert.Throws<ArgumentException>(() => _embedder.EmbedTokens([ok, null!], new float[2 * _embedder.Dimension]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _embedder.EmbedTokens([ok, ok], one));
+
+        // The longest sequence allowed is accepted.
+        _embedder.EmbedTokens([tooLong[1..]], one);
+        Assert.Equal(1.0, TensorPrimitives.Norm(one), 1e-5);
+    }
+
+    [Fact]
     public async Task ConcurrentCallersAreBatchedAndGetTheirOwnVectors()
     {
         await using TextEmbedder embedder = TextEmbedder.Create(new EmbeddingOptions());
@@ -128,6 +144,25 @@ public sealed class EmbeddingTests(EmbedderFixture fixture)
             {
                 Assert.True(Math.Abs(alone[d] - results[i].Vector[d]) < 1e-5, $"text {i} dimension {d}");
             }
+        }
+    }
+
+    [Theory]
+    [InlineData(8192, 1)]
+    [InlineData(256, 64)]
+    public async Task NoModelCallExceedsTheBatchLimits(int maxBatchTokens, int maxBatchSize)
+    {
+        // Every text fills the 256-token window, so either limit allows one text per model call: however the
+        // requests arrive, there must be exactly one call per text, each giving that text its own vector.
+        await using TextEmbedder embedder = TextEmbedder.Create(new EmbeddingOptions { MaxBatchTokens = maxBatchTokens, MaxBatchSize = maxBatchSize });
+        string[] texts = Enumerable.Range(0, 6).Select(i => $"text {i} " + string.Join(' ', Enumerable.Repeat($"window filler {i}", 120))).ToArray();
+        EmbeddingResult[] results = await embedder.EmbedManyAsync(texts, TestContext.Current.CancellationToken);
+        Assert.All(results, r => Assert.Equal(256, r.TokenCount));
+        Assert.Equal(texts.Length, embedder.BatchedTextCount);
+        Assert.Equal(texts.Length, embedder.BatchCount);
+        for (int i = 0; i < texts.Length; i++)
+        {
+            Assert.Equal(1.0, TensorPrimitives.Dot(embedder.Embed(texts[i]).Vector, results[i].Vector), 1e-5);
         }
     }
 
@@ -154,12 +189,53 @@ public sealed class EmbeddingTests(EmbedderFixture fixture)
     }
 
     [Fact]
+    public async Task ARequestCancelledWhileQueuedIsCancelledAndNeverRun()
+    {
+        // One text per model call and 32 window-filling texts ahead: the request is still queued (seconds of model
+        // time away) when it is cancelled, right after it was queued.
+        await using TextEmbedder embedder = TextEmbedder.Create(new EmbeddingOptions { MaxBatchSize = 1 });
+        string[] ahead = Enumerable.Range(0, 32).Select(i => $"text {i} " + string.Join(' ', Enumerable.Repeat($"queue filler {i}", 120))).ToArray();
+        Task<EmbeddingResult[]> before = embedder.EmbedManyAsync(ahead, TestContext.Current.CancellationToken);
+        using var cts = new CancellationTokenSource();
+        Task<EmbeddingResult> cancelled = embedder.EmbedAsync("cancel me while I wait", cts.Token);
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        Assert.True(cancelled.IsCanceled);
+        Assert.Equal(ahead.Length, (await before).Length);
+        EmbeddingResult after = await embedder.EmbedAsync("asked after the cancellation", TestContext.Current.CancellationToken);
+        Assert.Equal(1.0, TensorPrimitives.Dot(_embedder.Embed("asked after the cancellation").Vector, after.Vector), 1e-5);
+
+        // The cancelled request took no model time: every call embedded one of the others.
+        Assert.Equal(ahead.Length + 1, embedder.BatchedTextCount);
+        Assert.Equal(ahead.Length + 1, embedder.BatchCount);
+    }
+
+    [Fact]
     public async Task ADisposedEmbedderRefusesWork()
     {
         TextEmbedder embedder = TextEmbedder.Create(new EmbeddingOptions { BatchWindow = TimeSpan.Zero });
         await embedder.DisposeAsync();
         await Assert.ThrowsAsync<ObjectDisposedException>(() => embedder.EmbedAsync("hello", TestContext.Current.CancellationToken));
         Assert.Throws<ObjectDisposedException>(() => embedder.Embed("hello"));
+    }
+
+    [Fact]
+    public async Task DisposingFinishesTheRequestsAlreadyQueued()
+    {
+        // "Finishes queued requests, then releases the model": every request queued before DisposeAsync gets its own
+        // vector, none is failed or cancelled by the shutdown.
+        TextEmbedder embedder = TextEmbedder.Create(new EmbeddingOptions { MaxBatchSize = 2 });
+        string[] texts = Enumerable.Range(0, 12).Select(i => $"A question asked just before shutdown, number {i}").ToArray();
+        Task<EmbeddingResult>[] queued = texts.Select(t => embedder.EmbedAsync(t, TestContext.Current.CancellationToken)).ToArray();
+        await embedder.DisposeAsync();
+
+        for (int i = 0; i < texts.Length; i++)
+        {
+            Assert.True(queued[i].IsCompletedSuccessfully, $"text {i}: {queued[i].Status} {queued[i].Exception?.InnerException?.Message}");
+            float[] vector = (await queued[i]).Vector;
+            Assert.Equal(1.0, TensorPrimitives.Dot(_embedder.Embed(texts[i]).Vector, vector), 1e-5);
+        }
     }
 
     [Fact]
@@ -185,6 +261,17 @@ public sealed class EmbeddingTests(EmbedderFixture fixture)
     }
 
     [Fact]
+    public void TheWindowAndCaseOptionsReachTheTokenizer()
+    {
+        using TextEmbedder embedder = TextEmbedder.Create(new EmbeddingOptions { MaxTokens = 16, LowerCase = false });
+        Assert.Equal(16, embedder.MaxTokens);
+        EmbeddingResult result = embedder.Embed(string.Join(' ', Enumerable.Repeat("cat", 20)));
+        Assert.True(result.Truncated);
+        Assert.Equal(16, result.TokenCount);
+        Assert.NotEqual(embedder.Tokenizer.Tokenize("hello").Ids, embedder.Tokenizer.Tokenize("HELLO").Ids);
+    }
+
+    [Fact]
     public void ACustomModelPathLoadsThatModelAndNamesItAfterItsFolder()
     {
         string folder = Path.Combine(AppContext.BaseDirectory, "models", "all-MiniLM-L6-v2");
@@ -196,6 +283,28 @@ public sealed class EmbeddingTests(EmbedderFixture fixture)
         Assert.Equal("all-MiniLM-L6-v2", custom.ModelName);
         Assert.Equal(384, custom.Dimension);
         Assert.Equal(_embedder.Embed("hello").Vector, custom.Embed("hello").Vector);
+
+        // The bundled folder's name is also the default name, so the name must be seen to come from another folder.
+        string renamed = Path.Combine(Path.GetTempPath(), "semcache-test-" + Guid.NewGuid().ToString("N"), "my-minilm");
+        Directory.CreateDirectory(renamed);
+        try
+        {
+            File.CreateSymbolicLink(Path.Combine(renamed, "model.onnx"), Path.Combine(folder, "model.onnx"));
+            File.CreateSymbolicLink(Path.Combine(renamed, "vocab.txt"), Path.Combine(folder, "vocab.txt"));
+            var options = new EmbeddingOptions { ModelPath = Path.Combine(renamed, "model.onnx"), VocabPath = Path.Combine(renamed, "vocab.txt") };
+            using (TextEmbedder named = TextEmbedder.Create(options))
+            {
+                Assert.Equal("my-minilm", named.ModelName);
+            }
+
+            options.ModelName = "given-name";
+            using TextEmbedder given = TextEmbedder.Create(options);
+            Assert.Equal("given-name", given.ModelName);
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(renamed)!, recursive: true);
+        }
     }
 
     [Fact]

@@ -7,18 +7,47 @@ public sealed class OptionsTests
     [Fact]
     public void DefaultsAreValid() => new EmbeddingOptions().Validate();
 
+    public static TheoryData<string, Action<EmbeddingOptions>> EdgeOptions => new()
+    {
+        { "MaxTokens 8", o => o.MaxTokens = 8 },
+        { "MaxTokens 8192", o => o.MaxTokens = 8192 },
+        { "IntraOpThreads 1024", o => o.IntraOpThreads = 1024 },
+        { "BatchWindow 0", o => o.BatchWindow = TimeSpan.Zero },
+        { "BatchWindow 100 ms", o => o.BatchWindow = TimeSpan.FromMilliseconds(100) },
+        { "MaxBatchTokens = MaxTokens", o => o.MaxBatchTokens = o.MaxTokens },
+        { "MaxBatchTokens 1048576", o => o.MaxBatchTokens = 1 << 20 },
+        { "MaxBatchSize 1", o => o.MaxBatchSize = 1 },
+        { "MaxBatchSize 4096", o => o.MaxBatchSize = 4096 },
+        { "CudaDeviceId 255", o => o.CudaDeviceId = 255 },
+        { "Pooling Cls", o => o.Pooling = PoolingMode.Cls },
+    };
+
+    [Theory]
+    [MemberData(nameof(EdgeOptions))]
+    public void TheEdgesOfEveryRangeAreAccepted(string edge, Action<EmbeddingOptions> change)
+    {
+        var options = new EmbeddingOptions();
+        change(options);
+        Exception? rejected = Record.Exception(options.Validate);
+        Assert.True(rejected is null, $"{edge} is inside its range but was rejected: {rejected?.Message}");
+    }
+
     public static TheoryData<string, Action<EmbeddingOptions>> InvalidOptions => new()
     {
         { "MaxTokens", o => o.MaxTokens = 2 },
         { "MaxTokens", o => o.MaxTokens = 100_000 },
         { "IntraOpThreads", o => o.IntraOpThreads = -1 },
+        { "IntraOpThreads", o => o.IntraOpThreads = 1025 },
         { "BatchWindow", o => o.BatchWindow = TimeSpan.FromSeconds(1) },
         { "BatchWindow", o => o.BatchWindow = TimeSpan.FromMilliseconds(-1) },
         { "MaxBatchTokens", o => o.MaxBatchTokens = 100 },
+        { "MaxBatchTokens", o => o.MaxBatchTokens = (1 << 20) + 1 },
         { "MaxBatchSize", o => o.MaxBatchSize = 0 },
+        { "MaxBatchSize", o => o.MaxBatchSize = 4097 },
         { "Pooling", o => o.Pooling = (PoolingMode)7 },
         { "ExecutionProvider", o => o.ExecutionProvider = (ExecutionProviderKind)7 },
         { "CudaDeviceId", o => o.CudaDeviceId = -1 },
+        { "CudaDeviceId", o => o.CudaDeviceId = 256 },
         { "ModelPath", o => o.ModelPath = " " },
         { "VocabPath", o => o.ModelPath = "/models/model.onnx" },
     };
@@ -30,6 +59,9 @@ public sealed class OptionsTests
         var options = new EmbeddingOptions();
         change(options);
         ArgumentException e = Assert.Throws<ArgumentException>(options.Validate);
+        // The check that fired must be this option's own: the MaxBatchTokens message also names Embedding:MaxTokens,
+        // so a missing upper bound on MaxTokens would otherwise pass as the MaxBatchTokens error.
+        Assert.Equal(option, e.ParamName);
         Assert.Contains("Embedding:" + option, e.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => TextEmbedder.Create(options));
     }

@@ -66,6 +66,31 @@ public sealed class TokenizerTests(EmbedderFixture fixture)
     }
 
     [Fact]
+    public void ACasedTokenizerKeepsCaseAndAccents()
+    {
+        string vocab = Path.Combine(AppContext.BaseDirectory, "models", "all-MiniLM-L6-v2", "vocab.txt");
+        var cased = new WordPieceTokenizer(vocab, 256, lowerCase: false);
+        Assert.NotEqual(cased.Tokenize("hello world").Ids, cased.Tokenize("HELLO World").Ids);
+        Assert.NotEqual(cased.Tokenize("resume").Ids, cased.Tokenize("r\u00e9sum\u00e9").Ids);
+        Assert.Equal(_tokenizer.Tokenize("hello world").Ids, cased.Tokenize("hello world").Ids);
+    }
+
+    [Fact]
+    public void TheWindowIsTheOneGiven()
+    {
+        string vocab = Path.Combine(AppContext.BaseDirectory, "models", "all-MiniLM-L6-v2", "vocab.txt");
+        var small = new WordPieceTokenizer(vocab, 16);
+        Assert.Equal(16, small.MaxTokens);
+        TokenizedText fits = small.Tokenize(string.Join(' ', Enumerable.Repeat("cat", 14)));
+        Assert.Equal(16, fits.Ids.Length);
+        Assert.False(fits.Truncated);
+        TokenizedText cut = small.Tokenize(string.Join(' ', Enumerable.Repeat("cat", 15)));
+        Assert.Equal(16, cut.Ids.Length);
+        Assert.True(cut.Truncated);
+        Assert.Equal(small.SepId, cut.Ids[^1]);
+    }
+
+    [Fact]
     public void MissingVocabularyIsReportedWithItsPath()
     {
         var e = Assert.Throws<FileNotFoundException>(() => new WordPieceTokenizer("/nonexistent/vocab.txt", 256));

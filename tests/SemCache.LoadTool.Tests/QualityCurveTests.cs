@@ -91,6 +91,25 @@ public sealed class QualityCurveTests
     }
 
     [Fact]
+    public void TiesGoToTheHigherThresholdForF1AndToMoreRecallForPrecision()
+    {
+        // 0.9: one correct hit, F1 = 2·1·(1/2) / 1.5 = 2/3. 0.8: adds one wrong and one correct, precision 2/3,
+        // recall 1, F1 = 2·(2/3)·1 / (5/3) = 4/5. 0.7: adds one wrong: precision 1/2, recall 1, F1 = 2/3 again.
+        ScoredQuery[] f1Tie = [new(0.9f, true, true), new(0.8f, false, false), new(0.8f, true, true), new(0.7f, false, false)];
+        IReadOnlyList<CurvePoint> curve = QualityCurve.Sweep(f1Tie);
+        Assert.Equal(0.8f, QualityCurve.BestF1(curve)!.Threshold);
+        IReadOnlyList<CurvePoint> withoutTheBest = [.. curve.Where(p => p.Threshold != 0.8f)];
+        Assert.Equal(withoutTheBest[0].Counts.F1, withoutTheBest[1].Counts.F1); // 0.9 and 0.7 tie exactly
+        Assert.Equal(0.9f, QualityCurve.BestF1(withoutTheBest)!.Threshold);
+        Assert.Equal(0.9f, QualityCurve.BestF1([.. withoutTheBest.Reverse()])!.Threshold);
+
+        // Precision 1 at 0.9 (recall 1/2) and at 0.8 (recall 1): the most precise with more recall is 0.8.
+        ScoredQuery[] precisionTie = [new(0.9f, true, true), new(0.8f, true, true), new(0.7f, false, false)];
+        Assert.Equal(0.8f, QualityCurve.MostPrecise(QualityCurve.Sweep(precisionTie), 0)!.Threshold);
+        Assert.Equal(0.8f, QualityCurve.MostPrecise([.. QualityCurve.Sweep(precisionTie).Reverse()], 0)!.Threshold);
+    }
+
+    [Fact]
     public void EqualWrongHitsTakesTheMostCorrectHitsWithinTheWrongBudget()
     {
         IReadOnlyList<CurvePoint> curve = QualityCurve.Sweep(Queries);

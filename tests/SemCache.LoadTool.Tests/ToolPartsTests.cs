@@ -47,6 +47,20 @@ public sealed class ToolPartsTests
         Assert.Equal(500.5, summary.MeanUs, 0);
     }
 
+    [Fact]
+    public void LatenciesOutsideTheRecordersRangeAreClampedNotLost()
+    {
+        var recorder = new LatencyRecorder();
+        recorder.RecordMicroseconds(0);
+        recorder.RecordMicroseconds(-5);
+        recorder.RecordMicroseconds((long)TimeSpan.FromHours(1).TotalMicroseconds);
+
+        LatencySummary summary = recorder.Summarize();
+        Assert.Equal(3, summary.Count);
+        Assert.Equal(1, summary.P50Us);
+        Assert.Equal(600_000_000, summary.MaxUs, 600_000_000 * 1e-3); // 10 min, within the histogram's 3 digits
+    }
+
     [Theory]
     [InlineData(null)]
     [InlineData(50_000.0)]
@@ -112,6 +126,41 @@ public sealed class ToolPartsTests
             Charts.LatencyDistribution(Path.Combine(folder, "latency.png"), recorder.Distribution(), 2, "test");
             Assert.Empty(VerifyCommand.Check(folder));
             Assert.Contains("| Get | 2 | 0 |", File.ReadAllText(Path.Combine(folder, "summary.md")), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void VerifyNamesEveryProblemOfABrokenRun()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), "semcache-bench-test-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        try
+        {
+            var result = new RunResult { Command = "pairs", CommandLine = "semcache-bench pairs", StartedUtc = DateTimeOffset.UtcNow, Machine = MachineInfo.Current() };
+            var recorder = new LatencyRecorder();
+            recorder.RecordMicroseconds(300);
+            recorder.RecordMicroseconds(900);
+            var disordered = new LatencySummary(2, 600, 900, 900, 300, 300, 900);
+            result.Load = new LoadReport("closed loop", 2, 3, "Unavailable: down", 1.0, 2.0, disordered, null, null, null, 0, 0);
+            result.Files.Add("lookups.tsv"); // listed, never written
+            result.Files.Add("chart.png");
+            File.WriteAllText(Path.Combine(folder, "chart.png"), "not a picture");
+            Charts.LatencyDistribution(Path.Combine(folder, "latency.png"), recorder.Distribution(), 2, "test");
+            ResultWriter.Write(result, folder);
+
+            Assert.Equal(
+                [
+                    "3 errors",
+                    "latency percentiles out of order (p50 900, p99 300, max 900 µs)",
+                    "lookups.tsv missing or empty",
+                    "chart.png is not a PNG",
+                    "no precision-recall.png",
+                ],
+                VerifyCommand.Check(folder));
         }
         finally
         {

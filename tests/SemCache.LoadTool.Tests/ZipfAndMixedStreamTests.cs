@@ -64,6 +64,10 @@ public sealed class ZipfAndMixedStreamTests
         double paraphraseShare = requests.Count(r => r.Kind == MixedKind.Paraphrase) / (double)requests.Count(r => r.Kind != MixedKind.New);
         Assert.Equal(0.25, newShare, 0.03);
         Assert.Equal(0.4, paraphraseShare, 0.03);
+        // Intents are drawn by Zipf popularity (exponent 1 over 20: the first is asked 28% of the time), not uniformly (5%).
+        MixedRequest[] asked = [.. requests.Where(r => r.Kind != MixedKind.New)];
+        Assert.Equal(new ZipfGenerator(20, 1.0, new Random(1)).Probability(0), asked.Count(r => r.Intent == 0) / (double)asked.Length, 0.03);
+        Assert.True(asked.Count(r => r.Intent == 0) > asked.Count(r => r.Intent == 19) * 5);
         Assert.All(requests.Where(r => r.Kind == MixedKind.Repeat), r => Assert.Equal(intents[r.Intent].Phrasing, r.Prompt));
         Assert.All(requests.Where(r => r.Kind == MixedKind.Paraphrase), r => Assert.Equal(intents[r.Intent].Paraphrase, r.Prompt));
         Assert.Equal(requests.Count(r => r.Kind == MixedKind.New), requests.Where(r => r.Kind == MixedKind.New).Select(r => r.Prompt).Distinct().Count());
@@ -90,6 +94,7 @@ public sealed class ZipfAndMixedStreamTests
             new(1, "Same text", "Same text", 4),                            // no rewording to test
             new(0, "What is F#?", "How do I learn C#?", 5),                // q2 is an intent's text: not new
             new(0, "Is Rust fast?", "Is Go fast?", 6),
+            new(0, "Is Java fast?", "Is  Go fast?", 7),                    // the same new prompt once normalised: kept once
         ];
 
         (List<Intent> intents, List<string> newPrompts) = MixedStream.FromPairs(pairs);
