@@ -29,7 +29,8 @@ public sealed class LatencyHistogram
     public void Record(long ticks)
     {
         ticks = Math.Max(0, ticks);
-        long micros = ticks * 1_000_000 / Stopwatch.Frequency;
+        // Via a 128-bit product: ticks × 10⁶ overflows a long past ~2.6 h at Linux's 10⁹ ticks per second.
+        long micros = (long)Int128.Min(long.MaxValue, (Int128)ticks * 1_000_000 / Stopwatch.Frequency);
         Interlocked.Increment(ref _counts[BucketOf(micros)]);
         Interlocked.Increment(ref _count);
         Interlocked.Add(ref _sumTicks, ticks);

@@ -172,7 +172,7 @@ internal sealed class BenchContext : IDisposable
             Math.Round(warm?.Elapsed.TotalSeconds ?? 0, 2));
         if (measured.Errors > 0)
         {
-            AnsiConsole.MarkupLineInterpolated($"[red]{measured.Errors} request(s) failed[/]; first: {measured.FirstError}");
+            AnsiConsole.MarkupLineInterpolated(System.Globalization.CultureInfo.InvariantCulture, $"[red]{measured.Errors} request(s) failed[/]; first: {measured.FirstError}");
         }
 
         return measured;
