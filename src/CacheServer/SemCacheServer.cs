@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using SemCache.Cache;
+using SemCache.CacheServer.Requests;
 using SemCache.CacheServer.Services;
 using SemCache.Embedding;
 using SemCache.Index;
@@ -55,16 +56,23 @@ public static partial class SemCacheServer
         services.AddHostedService(sp => sp.GetRequiredService<CacheEngineHost>());
 
         // The type registry lets HTTP/JSON errors carry the same google.rpc.BadRequest details as gRPC ones.
-        services.AddGrpc(o => o.EnableDetailedErrors = false)
+        ServerOptions server = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
+        server.Validate();
+        services.AddGrpc(o =>
+            {
+                o.EnableDetailedErrors = false;
+                // RequestGate refuses a larger message first, naming the limit; this stays as the check of decompressed sizes.
+                o.MaxReceiveMessageSize = server.MaxRequestBytes;
+            })
             .AddJsonTranscoding(o => o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(Google.Rpc.BadRequest.Descriptor));
         services.AddGrpcReflection();
         services.AddGrpcHealthChecks().AddCheck<CacheEngineHost>("cache");
         builder.Host.ConfigureHostOptions(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
-        ServerOptions server = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
-        server.Validate();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
+            // A backstop for bodies RequestGate does not read; grpc-dotnet lifts it for gRPC calls, which have their own.
+            kestrel.Limits.MaxRequestBodySize = server.MaxRequestBytes;
             System.Net.IPAddress address = server.Host == "localhost" ? System.Net.IPAddress.Loopback : System.Net.IPAddress.Parse(server.Host);
             kestrel.Listen(address, server.Port, listen => listen.Protocols = HttpProtocols.Http2);
             if (server.HttpPort != 0)
@@ -74,6 +82,7 @@ public static partial class SemCacheServer
         });
 
         WebApplication app = builder.Build();
+        app.UseMiddleware<RequestGate>();
         app.MapGrpcService<SemanticCacheService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();

@@ -1,0 +1,253 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Text;
+using Google.Protobuf;
+using Google.Protobuf.Reflection;
+using BadRequest = Google.Rpc.BadRequest;
+using Grpc.AspNetCore.Server;
+using Grpc.Core;
+using Microsoft.AspNetCore.Grpc.JsonTranscoding;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+
+namespace SemCache.CacheServer.Requests;
+
+/// <summary>
+/// Checks what the framework would otherwise reject vaguely or accept silently, before the endpoint runs:
+/// the size of every request (<see cref="ServerOptions.MaxRequestBytes"/>, naming the limit), and every HTTP/JSON body
+/// as proto3 JSON (<see cref="JsonRequestCheck"/>, naming the JSON path). A JSON body that passes is handed on in
+/// canonical proto3 JSON, so the transcoder reads what proto3 allows (numeric strings for integers, for one).
+/// </summary>
+internal sealed class RequestGate(RequestDelegate next, IOptions<ServerOptions> options)
+{
+    private static readonly JsonParser Proto3Parser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(false));
+    private static readonly JsonFormatter ErrorFormatter = new(JsonFormatter.Settings.Default.WithTypeRegistry(TypeRegistry.FromMessages(BadRequest.Descriptor)));
+    private readonly int _maxRequestBytes = options.Value.MaxRequestBytes;
+
+    public Task InvokeAsync(HttpContext context)
+    {
+        Endpoint? endpoint = context.GetEndpoint();
+        if (endpoint?.Metadata.GetMetadata<GrpcJsonTranscodingMetadata>() is GrpcJsonTranscodingMetadata json)
+        {
+            return JsonAsync(context, json);
+        }
+
+        if (endpoint?.Metadata.GetMetadata<GrpcMethodMetadata>() is not null)
+        {
+            return GrpcAsync(context);
+        }
+
+        return next(context);
+    }
+
+    private string TooLarge(long bytes) => bytes >= 0
+        ? $"{bytes.ToString(CultureInfo.InvariantCulture)} bytes exceed the limit of {_maxRequestBytes.ToString(CultureInfo.InvariantCulture)} bytes per request (Server:MaxRequestBytes)"
+        : $"the body exceeds the limit of {_maxRequestBytes.ToString(CultureInfo.InvariantCulture)} bytes per request (Server:MaxRequestBytes)";
+
+    /// <summary>
+    /// Reads the 5-byte gRPC message header without consuming it: a message declared larger than the limit is refused
+    /// before any of it is buffered, with a message naming the limit (grpc-dotnet's own check, left on as a backstop
+    /// for compressed messages, names none).
+    /// </summary>
+    private async Task GrpcAsync(HttpContext context)
+    {
+        var body = context.Request.BodyReader;
+        ReadResult read = await body.ReadAtLeastAsync(5, context.RequestAborted).ConfigureAwait(false);
+        ReadOnlySequence<byte> buffer = read.Buffer;
+        long declared = -1;
+        if (buffer.Length >= 5)
+        {
+            Span<byte> header = stackalloc byte[5];
+            buffer.Slice(0, 5).CopyTo(header);
+            declared = BinaryPrimitives.ReadUInt32BigEndian(header[1..]);
+        }
+
+        body.AdvanceTo(buffer.Start);
+        if (declared > _maxRequestBytes)
+        {
+            WriteGrpcError(context, RequestErrors.ToStatus(Grpc.Core.StatusCode.ResourceExhausted, RequestErrors.WholeRequest, TooLarge(declared)));
+            return;
+        }
+
+        await next(context).ConfigureAwait(false);
+    }
+
+    private async Task JsonAsync(HttpContext context, GrpcJsonTranscodingMetadata json)
+    {
+        // In this API RESOURCE_EXHAUSTED always means a size limit: 413 says so, where the transcoder's 429 would tell
+        // clients to retry the same request later.
+        HttpResponse response = context.Response;
+        response.OnStarting(static state =>
+        {
+            var r = (HttpResponse)state;
+            if (r.StatusCode == StatusCodes.Status429TooManyRequests)
+            {
+                r.StatusCode = StatusCodes.Status413PayloadTooLarge;
+            }
+
+            return Task.CompletedTask;
+        }, response);
+
+        MessageDescriptor input = json.MethodDescriptor.InputType;
+        HttpRequest request = context.Request;
+        foreach (string key in request.Query.Keys)
+        {
+            if (!IsFieldPath(input, key))
+            {
+                await WriteJsonErrorAsync(context, Grpc.Core.StatusCode.InvalidArgument, key, $"unknown query parameter: {input.Name} has no field '{key}' (its fields: {JsonRequestCheck.FieldList(input)})").ConfigureAwait(false);
+                return;
+            }
+        }
+
+        if (json.HttpRule.Body != "*" || !MediaTypeHeaderValue.TryParse(request.ContentType, out MediaTypeHeaderValue? type)
+            || !(type.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || type.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase)))
+        {
+            await next(context).ConfigureAwait(false); // the transcoder says what is wrong with a body that is not JSON
+            return;
+        }
+
+        if (request.ContentLength > _maxRequestBytes)
+        {
+            await WriteJsonErrorAsync(context, Grpc.Core.StatusCode.ResourceExhausted, RequestErrors.WholeRequest, TooLarge(request.ContentLength.Value)).ConfigureAwait(false);
+            return;
+        }
+
+        byte[]? utf8 = await ReadBodyAsync(request, type).ConfigureAwait(false);
+        if (utf8 is null)
+        {
+            await WriteJsonErrorAsync(context, Grpc.Core.StatusCode.ResourceExhausted, RequestErrors.WholeRequest, TooLarge(-1)).ConfigureAwait(false);
+            return;
+        }
+
+        if (JsonRequestCheck.Find(utf8, input) is RequestFault fault)
+        {
+            await WriteJsonErrorAsync(context, Grpc.Core.StatusCode.InvalidArgument, fault.Field, fault.Reason).ConfigureAwait(false);
+            return;
+        }
+
+        byte[] canonical;
+        try
+        {
+            IMessage message = Proto3Parser.Parse(Encoding.UTF8.GetString(utf8), input);
+            canonical = Encoding.UTF8.GetBytes(JsonFormatter.Default.Format(message));
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            // The check above is meant to leave the parser nothing to reject; should it still, the status stays right.
+            await WriteJsonErrorAsync(context, Grpc.Core.StatusCode.InvalidArgument, RequestErrors.WholeRequest, e.Message).ConfigureAwait(false);
+            return;
+        }
+
+        request.Body = new MemoryStream(canonical, writable: false);
+        request.ContentLength = canonical.Length;
+        request.ContentType = "application/json; charset=utf-8";
+        await next(context).ConfigureAwait(false);
+    }
+
+    /// <summary>The body as UTF-8 (transcoded from its declared charset), or null when it exceeds the limit.</summary>
+    private async Task<byte[]?> ReadBodyAsync(HttpRequest request, MediaTypeHeaderValue type)
+    {
+        using var buffer = new MemoryStream(request.ContentLength is long length and > 0 ? (int)length : 4096);
+        byte[] chunk = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            int read;
+            while ((read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted).ConfigureAwait(false)) > 0)
+            {
+                if (buffer.Length + read > _maxRequestBytes)
+                {
+                    return null;
+                }
+
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+
+        ReadOnlySpan<byte> bytes = buffer.GetBuffer().AsSpan(0, (int)buffer.Length);
+        Encoding? encoding = null;
+        if (type.Charset.HasValue && !type.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase))
+        {
+            try
+            {
+                encoding = Encoding.GetEncoding(type.Charset.Value!);
+            }
+            catch (ArgumentException)
+            {
+                // An unknown charset: read as UTF-8, and whatever is not UTF-8 is named by the check.
+            }
+        }
+
+        if (encoding is not null && encoding.CodePage != Encoding.UTF8.CodePage)
+        {
+            return Encoding.UTF8.GetBytes(encoding.GetString(bytes));
+        }
+
+        return bytes.StartsWith(Encoding.UTF8.Preamble) ? bytes[3..].ToArray() : bytes.ToArray();
+    }
+
+    private static bool IsFieldPath(MessageDescriptor descriptor, string path)
+    {
+        MessageDescriptor? current = descriptor;
+        foreach (string part in path.Split('.'))
+        {
+            FieldDescriptor? field = current is null ? null : JsonRequestCheck.FindField(current, part);
+            if (field is null)
+            {
+                return false;
+            }
+
+            current = field.FieldType == FieldType.Message ? field.MessageType : null;
+        }
+
+        return true;
+    }
+
+    private static Task WriteJsonErrorAsync(HttpContext context, Grpc.Core.StatusCode code, string field, string reason)
+    {
+        HttpResponse response = context.Response;
+        response.StatusCode = code switch
+        {
+            Grpc.Core.StatusCode.ResourceExhausted => StatusCodes.Status413PayloadTooLarge,
+            Grpc.Core.StatusCode.Unavailable => StatusCodes.Status503ServiceUnavailable,
+            _ => StatusCodes.Status400BadRequest,
+        };
+        response.ContentType = "application/json; charset=utf-8";
+        return response.WriteAsync(ErrorFormatter.Format(RequestErrors.ToStatus(code, field, reason)), context.RequestAborted);
+    }
+
+    /// <summary>A trailers-only gRPC response: the status in the headers, no message, as grpc-dotnet writes an early error.</summary>
+    private static void WriteGrpcError(HttpContext context, Google.Rpc.Status status)
+    {
+        HttpResponse response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "application/grpc";
+        response.Headers["grpc-status"] = status.Code.ToString(CultureInfo.InvariantCulture);
+        response.Headers["grpc-message"] = PercentEncode(status.Message);
+        response.Headers["grpc-status-details-bin"] = Convert.ToBase64String(status.ToByteArray()).TrimEnd('=');
+    }
+
+    /// <summary>grpc-message is percent-encoded UTF-8: bytes outside printable ASCII, and '%', are escaped.</summary>
+    private static string PercentEncode(string message)
+    {
+        var text = new StringBuilder(message.Length);
+        foreach (byte b in Encoding.UTF8.GetBytes(message))
+        {
+            if (b is >= 0x20 and <= 0x7E and not (byte)'%')
+            {
+                text.Append((char)b);
+            }
+            else
+            {
+                text.Append('%').Append(b.ToString("X2", CultureInfo.InvariantCulture));
+            }
+        }
+
+        return text.ToString();
+    }
+}
