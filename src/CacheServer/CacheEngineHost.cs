@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using SemCache.Cache;
+using SemCache.CacheServer.Configuration;
 using SemCache.Embedding;
 using SemCache.Index;
 using SemCache.Storage;
@@ -26,8 +27,38 @@ internal sealed partial class CacheEngineHost(
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         EntryStoreOptions store = storeOptions.Value;
-        store.DataDirectory = Path.GetFullPath(store.DataDirectory);
-        _engine = await SemanticCacheEngine.OpenAsync(cacheOptions.Value, store, indexOptions.Value, embedder, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
+        string directory = store.DataDirectory = Path.GetFullPath(store.DataDirectory);
+        string option = $"Storage:DataDirectory {directory}";
+        if (File.Exists(directory))
+        {
+            throw new StartupException($"{option} is a file, not a directory: point --data-dir (Storage:DataDirectory) at a directory (it is created if missing)");
+        }
+
+        // What the store and the engine throw for a data directory that cannot be opened, as one line naming it and the fix.
+        try
+        {
+            _engine = await SemanticCacheEngine.OpenAsync(cacheOptions.Value, store, indexOptions.Value, embedder, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (EntryStoreCorruptedException e)
+        {
+            throw new StartupException($"{option} is damaged: {e.Message}", e);
+        }
+        catch (EntryStoreVersionException e)
+        {
+            throw new StartupException($"{option} is in another format: {e.Message}", e);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new StartupException($"{option} holds a damaged file: {e.Message}. Restore a backup, or move the directory aside and start empty", e);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new StartupException($"{option} cannot be accessed: {e.Message} Give the server's user read and write access to it, or point --data-dir elsewhere", e);
+        }
+        catch (IOException e)
+        {
+            throw new StartupException($"{option} cannot be used: {e.Message}", e);
+        }
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => DisposeAsync().AsTask();

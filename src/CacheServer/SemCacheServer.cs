@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using SemCache.Cache;
+using SemCache.CacheServer.Configuration;
 using SemCache.CacheServer.Requests;
 using SemCache.CacheServer.Services;
 using SemCache.Embedding;
@@ -32,32 +33,38 @@ public static partial class SemCacheServer
     /// </summary>
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
+        // --verbose is a switch, not a configuration key (the command-line source would take the next flag as its value).
+        bool verbose = args.Contains(VerboseFlag);
+        args = [.. args.Where(a => a != VerboseFlag)];
         WebApplicationBuilder builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddEnvironmentVariables("SEMCACHE_");
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string>(FlagMappings));
         // Relative data directories are relative to where the server was started, not to its binaries.
         builder.Configuration["Storage:DataDirectory"] = Path.GetFullPath(builder.Configuration["Storage:DataDirectory"] is { Length: > 0 } dir ? dir : "data", Environment.CurrentDirectory);
         configure?.Invoke(builder);
+        ConfigurationCheck.ThrowIfInvalid(builder.Configuration);
+
+        // A failed start is reported by Program as one line; the host's own report of it (a stack trace) waits for --verbose.
+        var startup = new StartupLogGate(verbose);
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", startup.Allows);
 
         IServiceCollection services = builder.Services;
-        services.AddOptions<ServerOptions>().Bind(builder.Configuration.GetSection(ServerOptions.SectionName))
-            .Validate(Validated<ServerOptions>(o => o.Validate())).ValidateOnStart();
-        services.AddOptions<EmbeddingOptions>().Bind(builder.Configuration.GetSection(EmbeddingOptions.SectionName))
-            .Validate(Validated<EmbeddingOptions>(o => o.Validate())).ValidateOnStart();
-        services.AddOptions<CacheOptions>().Bind(builder.Configuration.GetSection(CacheOptions.SectionName))
-            .Validate(Validated<CacheOptions>(o => o.Validate())).ValidateOnStart();
-        services.AddOptions<EntryStoreOptions>().Bind(builder.Configuration.GetSection("Storage"))
-            .Validate(Validated<EntryStoreOptions>(o => o.Validate())).ValidateOnStart();
+        services.AddOptions<ServerOptions>().Bind(builder.Configuration.GetSection(ServerOptions.SectionName)).ValidateOnStart();
+        services.AddOptions<EmbeddingOptions>().Bind(builder.Configuration.GetSection(EmbeddingOptions.SectionName)).ValidateOnStart();
+        services.AddOptions<CacheOptions>().Bind(builder.Configuration.GetSection(CacheOptions.SectionName)).ValidateOnStart();
+        services.AddOptions<EntryStoreOptions>().Bind(builder.Configuration.GetSection(StorageOptionsValidator.SectionName)).ValidateOnStart();
+        services.AddOptions<VectorIndexOptions>().Bind(builder.Configuration.GetSection(IndexOptionsValidator.SectionName)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ServerOptions>, ServerOptionsValidator>();
+        services.AddSingleton<IValidateOptions<EmbeddingOptions>, EmbeddingOptionsValidator>();
+        services.AddSingleton<IValidateOptions<CacheOptions>, CacheOptionsValidator>();
+        services.AddSingleton<IValidateOptions<EntryStoreOptions>, StorageOptionsValidator>();
+        services.AddSingleton<IValidateOptions<VectorIndexOptions>, IndexOptionsValidator>();
         services.AddSingleton(sp => TextEmbedder.Create(sp.GetRequiredService<IOptions<EmbeddingOptions>>().Value, sp.GetRequiredService<ILoggerFactory>()));
-        // The index's dimension comes from each namespace's vectors; the rest binds from "Index" (validated by the engine).
-        services.AddSingleton<IOptions<VectorIndexOptions>>(sp => Options.Create(
-            builder.Configuration.GetSection("Index").Get<VectorIndexOptions>() ?? new VectorIndexOptions { Dimension = sp.GetRequiredService<TextEmbedder>().Dimension }));
         services.AddSingleton<CacheEngineHost>();
         services.AddHostedService(sp => sp.GetRequiredService<CacheEngineHost>());
 
         // The type registry lets HTTP/JSON errors carry the same google.rpc.BadRequest details as gRPC ones.
         ServerOptions server = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
-        server.Validate();
         services.AddGrpc(o =>
             {
                 o.EnableDetailedErrors = false;
@@ -90,12 +97,23 @@ public static partial class SemCacheServer
         app.MapGet("/metrics", (CacheEngineHost host, TextEmbedder embedder) => MetricsEndpoint.Render(host, embedder));
 
         // Load the model before listening, so a bad model path or a missing CUDA fails start-up, not the first call.
-        TextEmbedder embedder = app.Services.GetRequiredService<TextEmbedder>();
+        TextEmbedder embedder;
+        try
+        {
+            embedder = app.Services.GetRequiredService<TextEmbedder>();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or NotSupportedException
+            || e.GetType().FullName == "Microsoft.ML.OnnxRuntime.OnnxRuntimeException")
+        {
+            throw new StartupException($"the embedding model could not be loaded (Embedding:ModelPath, Embedding:VocabPath, Embedding:ExecutionProvider): {e.Message}", e);
+        }
+
         CacheEngineHost host = app.Services.GetRequiredService<CacheEngineHost>();
         string grpcEndpoint = $"grpc://{server.Host}:{server.Port}";
         string httpEndpoint = server.HttpPort == 0 ? "off" : $"http://{server.Host}:{server.HttpPort}";
         app.Lifetime.ApplicationStarted.Register(() =>
         {
+            startup.Started();
             EntryStoreOptions store = app.Services.GetRequiredService<IOptions<EntryStoreOptions>>().Value;
             long entries = host.Engine.GetStatistics().Entries;
             string indexSource = host.Engine.Recovery.IndexSource;
@@ -104,11 +122,8 @@ public static partial class SemCacheServer
         return app;
     }
 
-    private static Func<T, bool> Validated<T>(Action<T> validate) => options =>
-    {
-        validate(options);
-        return true;
-    };
+    /// <summary>Prints the stack trace of a start-up failure (and the host's own report of it) after its one line.</summary>
+    public const string VerboseFlag = "--verbose";
 
     private static partial class Log
     {

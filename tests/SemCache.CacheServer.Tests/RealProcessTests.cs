@@ -112,18 +112,128 @@ public sealed partial class RealProcessTests
         }
     }
 
-    [Fact]
-    public async Task ABadOptionStopsStartUpWithOneClearLine()
+    // Each case: what is wrong, and the words the one line must hold (the option or path, the rule or the fix).
+    public static TheoryData<string, string[]> StartUpFailures => new()
     {
-        using var process = Process.Start(new ProcessStartInfo("dotnet", [ServerProcess.ServerDll, "--default-threshold", "2", "--port", "1"])
+        { "bad-threshold", ["Cache:DefaultThreshold", "2", "between -1 and 1"] },
+        { "bad-enum", ["Storage:Durability", "'bogus'", "Strict, Periodic, None"] },
+        { "bad-number", ["Server:Port", "'abc'"] },
+        { "many-bad", ["Cache:DefaultThreshold", "Storage:CommitInterval", "-00:00:01", "Embedding:MaxTokens", "Server:HttpPort"] },
+        { "unknown-key", ["Storage:CommitIntervl", "CommitInterval"] },
+        { "bad-host", ["Server:Host", "'nowhere'"] },
+        { "data-dir-is-a-file", ["Storage:DataDirectory", "is a file"] },
+        { "damaged-data-dir", ["Storage:DataDirectory", "cannot be recovered", "OnUnrecoverableData"] },
+        { "other-format", ["Storage:DataDirectory", "format=999"] },
+        { "port-in-use", ["Server:Port", "in use"] },
+        { "missing-model", ["Embedding:ModelPath", "/no/such/vocab.txt"] },
+    };
+
+    [Theory]
+    [MemberData(nameof(StartUpFailures))]
+    public async Task AStartUpFailureIsOneClearLineAndExitCode1(string failure, string[] expected)
+    {
+        string data = Path.Combine(Path.GetTempPath(), "semcache-startup-test-" + Guid.NewGuid().ToString("N"));
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        string busyPort = ((IPEndPoint)listener.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string[] args = failure switch
         {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        })!;
-        string error = await process.StandardError.ReadToEndAsync(Ct);
-        await process.WaitForExitAsync(Ct);
-        Assert.Equal(1, process.ExitCode);
-        Assert.Contains("Cache:DefaultThreshold is 2", error, StringComparison.Ordinal);
+            "bad-threshold" => ["--default-threshold", "2"],
+            "bad-enum" => ["--durability", "bogus"],
+            "bad-number" => ["--port", "abc"],
+            "many-bad" => ["--default-threshold", "2", "--Storage:CommitInterval", "-00:00:01", "--Embedding:MaxTokens", "1", "--Server:HttpPort", "70000"],
+            "unknown-key" => ["--Storage:CommitIntervl", "00:00:01"],
+            "bad-host" => ["--host", "nowhere"],
+            "port-in-use" => ["--port", busyPort],
+            "missing-model" => ["--model", "/no/such/model.onnx", "--vocab", "/no/such/vocab.txt"],
+            _ => [],
+        };
+        try
+        {
+            switch (failure)
+            {
+                case "data-dir-is-a-file":
+                    File.WriteAllText(data, "not a directory");
+                    break;
+                case "damaged-data-dir":
+                    Directory.CreateDirectory(Path.Combine(data, "kv"));
+                    File.WriteAllText(Path.Combine(data, "kv", "hlog.log.0"), "store data without its FORMAT file");
+                    break;
+                case "other-format":
+                    Directory.CreateDirectory(data);
+                    File.WriteAllText(Path.Combine(data, "FORMAT"), "semcache-entry-store format=999\n");
+                    break;
+            }
+
+            (int exitCode, string stdout, string stderr) = await RunToExitAsync(data, args);
+            Assert.Equal(1, exitCode);
+            string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith("semcache-server: ", line, StringComparison.Ordinal);
+            foreach (string words in expected)
+            {
+                Assert.Contains(words, line, StringComparison.Ordinal);
+            }
+
+            Assert.DoesNotContain("   at ", stdout + stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("Exception", stdout + stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
+
+            File.Delete(data);
+        }
+    }
+
+    [Fact]
+    public async Task VerboseStartUpFailuresShowTheStackTrace()
+    {
+        string data = Path.Combine(Path.GetTempPath(), "semcache-startup-test-" + Guid.NewGuid().ToString("N"));
+        File.WriteAllText(data, "not a directory");
+        try
+        {
+            (int exitCode, string stdout, string stderr) = await RunToExitAsync(data, "--verbose", "--durability", "bogus");
+            Assert.Equal(1, exitCode);
+            Assert.StartsWith("semcache-server: ", stderr, StringComparison.Ordinal);
+            Assert.Contains("Storage:Durability", stderr, StringComparison.Ordinal);
+            Assert.Contains("   at ", stdout + stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(data);
+        }
+    }
+
+    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunToExitAsync(string dataDirectory, params string[] args)
+    {
+        // Ports of their own, so that only the failure under test can stop the start (a later flag wins).
+        string[] all = [ServerProcess.ServerDll, "--data-dir", dataDirectory, "--port", FreePort(), "--http-port", FreePort(), .. args];
+        using var process = Process.Start(new ProcessStartInfo("dotnet", all) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync(Ct);
+        Task<string> stderr = process.StandardError.ReadToEndAsync(Ct);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(120));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill();
+            throw;
+        }
+
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    private static string FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 
     private sealed partial class ServerProcess : IDisposable
