@@ -73,6 +73,11 @@ internal sealed partial class CacheEngineHost(
         }
     }
 
+    /// <summary>Whether the engine can take writes now, and why not; read by <see cref="WritesHealthCheck"/>.</summary>
+    // TODO(engine): once SemanticCacheEngine.Health (CacheHealth: Writable, Reason) exists, the engine line becomes
+    // `CacheHealth health = engine.Health; return (health.Writable, health.Reason);`.
+    public (bool Writable, string? Reason) Writability() => _engine is null ? (false, "the cache is starting") : (true, null);
+
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
         Task.FromResult(_engine is null ? HealthCheckResult.Unhealthy("starting") : HealthCheckResult.Healthy());
 }

@@ -1,4 +1,6 @@
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using SemCache.Cache;
 using SemCache.CacheServer.Configuration;
@@ -73,7 +75,9 @@ public static partial class SemCacheServer
             })
             .AddJsonTranscoding(o => o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(Google.Rpc.BadRequest.Descriptor));
         services.AddGrpcReflection();
-        services.AddGrpcHealthChecks().AddCheck<CacheEngineHost>("cache");
+        services.AddGrpcHealthChecks()
+            .AddCheck<CacheEngineHost>("cache")
+            .Add(new HealthCheckRegistration(WritesHealthCheck.Name, sp => new WritesHealthCheck(sp.GetRequiredService<CacheEngineHost>().Writability), failureStatus: null, tags: null));
         builder.Host.ConfigureHostOptions(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -93,7 +97,7 @@ public static partial class SemCacheServer
         app.MapGrpcService<SemanticCacheService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
-        app.MapHealthChecks("/healthz");
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { ResponseWriter = HealthReportWriter.WriteAsync });
         app.MapGet("/metrics", (CacheEngineHost host, TextEmbedder embedder) => MetricsEndpoint.Render(host, embedder));
 
         // Load the model before listening, so a bad model path or a missing CUDA fails start-up, not the first call.

@@ -25,6 +25,12 @@ public sealed partial class RealProcessTests
                 var client = new SemanticCache.SemanticCacheClient(channel);
                 id = (await client.SetAsync(new SetRequest { Prompt = "Which port does SemCache use?", Response = "50051 by default." }, cancellationToken: Ct)).Id;
                 Assert.True((await client.GetAsync(new GetRequest { Prompt = "What port does SemCache use?" }, cancellationToken: Ct)).Hit);
+
+                // Over Kestrel's HTTP/2, a message over the limit is refused while the client is still sending it.
+                Grpc.Core.RpcException tooLarge = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => client.SetAsync(new SetRequest { Prompt = "big", Response = new string('r', 17 << 20) }, cancellationToken: Ct).ResponseAsync);
+                Assert.Equal(Grpc.Core.StatusCode.ResourceExhausted, tooLarge.StatusCode);
+                Assert.Contains("Server:MaxRequestBytes", tooLarge.Status.Detail, StringComparison.Ordinal);
+                Assert.True((await client.GetAsync(new GetRequest { Prompt = "Which port does SemCache use?" }, cancellationToken: Ct)).Hit);
                 Assert.Equal(0, await server.TerminateAsync());
                 Assert.Contains("final checkpoint", server.Output, StringComparison.Ordinal);
             }
