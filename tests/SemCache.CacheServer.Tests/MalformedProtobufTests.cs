@@ -81,6 +81,42 @@ public sealed class MalformedProtobufTests(ServerFixture fixture)
         Assert.True((await _client.GetAsync(new GetRequest { Namespace = ns, Prompt = "known and unknown", ExactOnly = true }, cancellationToken: Ct)).Hit);
     }
 
+    // Hand-built gRPC framing (1 byte compressed flag, 4 bytes length, the message): each case, and the words of its reason.
+    public static TheoryData<string, string, string> BadFrames => new()
+    {
+        { "no message", "", "no message was sent" },
+        { "a cut-off header", "00 00 00", "cut off" },
+        { "a message shorter than its header says", "00 00 00 00 10 12 01 61", "declares 16 bytes" },
+        { "two messages in a unary call", "00 00 00 00 00 00 00 00 00 00", "more than one message" },
+        { "a compressed flag of 2", "02 00 00 00 00", "compressed flag is 2" },
+        { "compressed, with no grpc-encoding", "01 00 00 00 01 00", "grpc-encoding" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadFrames))]
+    public async Task BadFramingIsInvalidArgumentSayingWhat(string what, string frame, string reason)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("http://localhost/semcache.v1.SemanticCache/Set"))
+        {
+            Version = new Version(2, 0),
+            Content = new ByteArrayContent(Convert.FromHexString(frame.Replace(" ", "", StringComparison.Ordinal))),
+        };
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/grpc");
+        request.Headers.TE.ParseAdd("trailers");
+        using var http = new HttpClient(fixture.Handler, disposeHandler: false);
+        using HttpResponseMessage response = await http.SendAsync(request, Ct);
+        _ = await response.Content.ReadAsByteArrayAsync(Ct);
+
+        string? Header(string name) =>
+            response.TrailingHeaders.TryGetValues(name, out IEnumerable<string>? t) ? t.Single()
+            : response.Headers.TryGetValues(name, out IEnumerable<string>? h) ? h.Single() : null;
+        Assert.True(Header("grpc-status") == ((int)StatusCode.InvalidArgument).ToString(System.Globalization.CultureInfo.InvariantCulture), what);
+        string message = Uri.UnescapeDataString(Header("grpc-message") ?? "");
+        Assert.StartsWith("request: ", message, StringComparison.Ordinal);
+        Assert.Contains(reason, message, StringComparison.Ordinal);
+        Assert.True((await _client.StatsAsync(new StatsRequest(), cancellationToken: Ct)).Entries >= 0); // still serving
+    }
+
     [Fact]
     public async Task ReflectionStillDescribesTheService()
     {

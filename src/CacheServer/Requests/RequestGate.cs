@@ -34,9 +34,9 @@ internal sealed class RequestGate(RequestDelegate next, IOptions<ServerOptions> 
             return JsonAsync(context, json);
         }
 
-        if (endpoint?.Metadata.GetMetadata<GrpcMethodMetadata>() is not null)
+        if (endpoint?.Metadata.GetMetadata<GrpcMethodMetadata>() is GrpcMethodMetadata grpc)
         {
-            return GrpcAsync(context);
+            return GrpcAsync(context, grpc);
         }
 
         return next(context);
@@ -47,32 +47,78 @@ internal sealed class RequestGate(RequestDelegate next, IOptions<ServerOptions> 
         : $"the body exceeds the limit of {_maxRequestBytes.ToString(CultureInfo.InvariantCulture)} bytes per request (Server:MaxRequestBytes)";
 
     /// <summary>
-    /// Reads the 5-byte gRPC message header without consuming it: a message declared larger than the limit is refused
-    /// before any of it is buffered, with a message naming the limit (grpc-dotnet's own check, left on as a backstop
-    /// for compressed messages, names none).
+    /// Reads a unary call's framing before grpc-dotnet does, so that what it would answer with INTERNAL ("Incomplete
+    /// message") or a limit that names nothing is refused as the client's error, naming the rule: a message declared
+    /// larger than the limit is refused from its 5-byte header, before any of it is buffered. The bytes are left
+    /// unconsumed for grpc-dotnet, which keeps its own size check as the backstop for compressed messages.
     /// </summary>
-    private async Task GrpcAsync(HttpContext context)
+    private async Task GrpcAsync(HttpContext context, GrpcMethodMetadata method)
     {
-        var body = context.Request.BodyReader;
-        ReadResult read = await body.ReadAtLeastAsync(5, context.RequestAborted).ConfigureAwait(false);
-        ReadOnlySequence<byte> buffer = read.Buffer;
-        long declared = -1;
-        if (buffer.Length >= 5)
+        if (method.Method.Type != MethodType.Unary)
         {
-            Span<byte> header = stackalloc byte[5];
-            buffer.Slice(0, 5).CopyTo(header);
-            declared = BinaryPrimitives.ReadUInt32BigEndian(header[1..]);
+            await next(context).ConfigureAwait(false); // streams (reflection, health Watch) frame many messages
+            return;
         }
 
-        body.AdvanceTo(buffer.Start);
-        if (declared > _maxRequestBytes)
+        PipeReader body = context.Request.BodyReader;
+        ReadResult read = await body.ReadAtLeastAsync(5, context.RequestAborted).ConfigureAwait(false);
+        ReadOnlySequence<byte> buffer = read.Buffer;
+        if (buffer.Length < 5)
         {
-            WriteGrpcError(context, RequestErrors.ToStatus(Grpc.Core.StatusCode.ResourceExhausted, RequestErrors.WholeRequest, TooLarge(declared)));
+            body.AdvanceTo(buffer.Start);
+            RejectGrpc(context, Grpc.Core.StatusCode.InvalidArgument, buffer.Length == 0
+                ? "no message was sent; a unary call carries exactly one"
+                : $"cut off: the gRPC message header has {buffer.Length} of its 5 bytes");
+            return;
+        }
+
+        Span<byte> header = stackalloc byte[5];
+        buffer.Slice(0, 5).CopyTo(header);
+        byte compressed = header[0];
+        long declared = BinaryPrimitives.ReadUInt32BigEndian(header[1..]);
+        string? encoding = context.Request.Headers["grpc-encoding"];
+        string? fault = compressed > 1 ? $"the gRPC message header's compressed flag is {compressed}; it must be 0 or 1"
+            : compressed == 1 && (string.IsNullOrEmpty(encoding) || encoding == "identity") ? "the message is flagged compressed, but the grpc-encoding header names no compression"
+            : null;
+        if (fault is not null || declared > _maxRequestBytes)
+        {
+            body.AdvanceTo(buffer.Start);
+            if (fault is not null)
+            {
+                RejectGrpc(context, Grpc.Core.StatusCode.InvalidArgument, fault);
+            }
+            else
+            {
+                RejectGrpc(context, Grpc.Core.StatusCode.ResourceExhausted, TooLarge(declared));
+            }
+
+            return;
+        }
+
+        // A unary call is one message, then the end of the stream: wait for both, as grpc-dotnet would.
+        long expected = 5 + declared;
+        while (!read.IsCompleted && buffer.Length <= expected)
+        {
+            body.AdvanceTo(buffer.Start, buffer.End);
+            read = await body.ReadAsync(context.RequestAborted).ConfigureAwait(false);
+            buffer = read.Buffer;
+        }
+
+        long received = buffer.Length;
+        body.AdvanceTo(buffer.Start);
+        if (received != expected)
+        {
+            RejectGrpc(context, Grpc.Core.StatusCode.InvalidArgument, received < expected
+                ? $"cut off: the gRPC message header declares {declared} bytes, and the call ended after {received - 5}"
+                : "more than one message was sent; a unary call carries exactly one");
             return;
         }
 
         await next(context).ConfigureAwait(false);
     }
+
+    private static void RejectGrpc(HttpContext context, Grpc.Core.StatusCode code, string reason) =>
+        WriteGrpcError(context, RequestErrors.ToStatus(code, RequestErrors.WholeRequest, reason));
 
     private async Task JsonAsync(HttpContext context, GrpcJsonTranscodingMetadata json)
     {
