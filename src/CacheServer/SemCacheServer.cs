@@ -37,8 +37,19 @@ public static partial class SemCacheServer
     {
         // --verbose is a switch, not a configuration key (the command-line source would take the next flag as its value).
         bool verbose = args.Contains(VerboseFlag);
+        CommandLineCheck.ThrowIfInvalid(args, FlagMappings, VerboseFlag);
         args = [.. args.Where(a => a != VerboseFlag)];
-        WebApplicationBuilder builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        WebApplicationBuilder builder;
+        try
+        {
+            builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        }
+        catch (InvalidDataException e)
+        {
+            // appsettings.json (or appsettings.<environment>.json) is not valid JSON; the inner message says where.
+            throw new StartupException($"{e.Message} {e.InnerException?.Message} Fix the file's JSON, or remove it to use the defaults.", e);
+        }
+
         builder.Configuration.AddEnvironmentVariables("SEMCACHE_");
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string>(FlagMappings));
         // Relative data directories are relative to where the server was started, not to its binaries.

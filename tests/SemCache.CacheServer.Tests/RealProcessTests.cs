@@ -132,6 +132,9 @@ public sealed partial class RealProcessTests
         { "other-format", ["Storage:DataDirectory", "format=999"] },
         { "port-in-use", ["Server:Port", "in use"] },
         { "missing-model", ["Embedding:ModelPath", "/no/such/vocab.txt"] },
+        { "unknown-flag", ["--durabilty", "--durability"] },
+        { "unknown-section", ["--Storag:DataDirectory", "Storage"] },
+        { "broken-appsettings", ["appsettings.Broken", ".json"] },
     };
 
     [Theory]
@@ -152,8 +155,11 @@ public sealed partial class RealProcessTests
             "bad-host" => ["--host", "nowhere"],
             "port-in-use" => ["--port", busyPort],
             "missing-model" => ["--model", "/no/such/model.onnx", "--vocab", "/no/such/vocab.txt"],
+            "unknown-flag" => ["--durabilty", "strict"],
+            "unknown-section" => ["--Storag:DataDirectory", "/tmp"],
             _ => [],
         };
+        string? environment = null;
         try
         {
             switch (failure)
@@ -165,13 +171,17 @@ public sealed partial class RealProcessTests
                     Directory.CreateDirectory(Path.Combine(data, "kv"));
                     File.WriteAllText(Path.Combine(data, "kv", "hlog.log.0"), "store data without its FORMAT file");
                     break;
+                case "broken-appsettings":
+                    environment = "Broken" + Guid.NewGuid().ToString("N")[..8];
+                    File.WriteAllText(Path.Combine(AppContext.BaseDirectory, $"appsettings.{environment}.json"), "{ \"Server\": { \"Port\": 1 ");
+                    break;
                 case "other-format":
                     Directory.CreateDirectory(data);
                     File.WriteAllText(Path.Combine(data, "FORMAT"), "semcache-entry-store format=999\n");
                     break;
             }
 
-            (int exitCode, string stdout, string stderr) = await RunToExitAsync(data, args);
+            (int exitCode, string stdout, string stderr) = await RunToExitAsync(data, environment, args);
             Assert.Equal(1, exitCode);
             string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
             Assert.StartsWith("semcache-server: ", line, StringComparison.Ordinal);
@@ -191,6 +201,10 @@ public sealed partial class RealProcessTests
             }
 
             File.Delete(data);
+            if (environment is not null)
+            {
+                File.Delete(Path.Combine(AppContext.BaseDirectory, $"appsettings.{environment}.json"));
+            }
         }
     }
 
@@ -201,7 +215,7 @@ public sealed partial class RealProcessTests
         File.WriteAllText(data, "not a directory");
         try
         {
-            (int exitCode, string stdout, string stderr) = await RunToExitAsync(data, "--verbose", "--durability", "bogus");
+            (int exitCode, string stdout, string stderr) = await RunToExitAsync(data, null, "--verbose", "--durability", "bogus");
             Assert.Equal(1, exitCode);
             Assert.StartsWith("semcache-server: ", stderr, StringComparison.Ordinal);
             Assert.Contains("Storage:Durability", stderr, StringComparison.Ordinal);
@@ -213,11 +227,17 @@ public sealed partial class RealProcessTests
         }
     }
 
-    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunToExitAsync(string dataDirectory, params string[] args)
+    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunToExitAsync(string dataDirectory, string? environment, params string[] args)
     {
         // Ports of their own, so that only the failure under test can stop the start (a later flag wins).
         string[] all = [ServerProcess.ServerDll, "--data-dir", dataDirectory, "--port", FreePort(), "--http-port", FreePort(), .. args];
-        using var process = Process.Start(new ProcessStartInfo("dotnet", all) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        var start = new ProcessStartInfo("dotnet", all) { RedirectStandardError = true, RedirectStandardOutput = true };
+        if (environment is not null)
+        {
+            start.Environment["DOTNET_ENVIRONMENT"] = environment;
+        }
+
+        using var process = Process.Start(start)!;
         Task<string> stdout = process.StandardOutput.ReadToEndAsync(Ct);
         Task<string> stderr = process.StandardError.ReadToEndAsync(Ct);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
