@@ -140,6 +140,22 @@ public sealed class JsonRequestTests(ServerFixture fixture)
         Assert.False((await _client.GetAsync(new GetRequest { Namespace = ns, Prompt = "typo", ExactOnly = true }, cancellationToken: Ct)).Hit);
     }
 
+    [Theory]
+    [InlineData("text/plain")]
+    [InlineData("application/x-www-form-urlencoded")]
+    [InlineData(null)]
+    public async Task ABodyThatIsNotJsonIs415SayingWhatToSend(string? contentType)
+    {
+        var content = new ByteArrayContent("{}"u8.ToArray());
+        content.Headers.ContentType = contentType is null ? null : new MediaTypeHeaderValue(contentType);
+        using HttpResponseMessage response = await fixture.Http.PostAsync(new Uri("/v1/set", UriKind.Relative), content, Ct);
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Google.Rpc.Status error = Errors.ParseJson(await response.Content.ReadAsStringAsync(Ct));
+        Assert.Equal((int)StatusCode.InvalidArgument, error.Code);
+        Assert.Equal("request", Errors.Field(error));
+        Assert.Contains("application/json", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task AnUnknownQueryParameterIsA400()
     {

@@ -147,10 +147,18 @@ internal sealed class RequestGate(RequestDelegate next, IOptions<ServerOptions> 
             }
         }
 
-        if (json.HttpRule.Body != "*" || !MediaTypeHeaderValue.TryParse(request.ContentType, out MediaTypeHeaderValue? type)
+        if (json.HttpRule.Body != "*")
+        {
+            await next(context).ConfigureAwait(false); // no body (GET /v1/stats): the query was checked above
+            return;
+        }
+
+        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out MediaTypeHeaderValue? type)
             || !(type.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || type.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase)))
         {
-            await next(context).ConfigureAwait(false); // the transcoder says what is wrong with a body that is not JSON
+            await WriteJsonErrorAsync(context, Grpc.Core.StatusCode.InvalidArgument, RequestErrors.WholeRequest,
+                $"the body must be JSON, sent with Content-Type: application/json (got {(string.IsNullOrEmpty(request.ContentType) ? "no Content-Type" : $"'{request.ContentType}'")})",
+                StatusCodes.Status415UnsupportedMediaType).ConfigureAwait(false);
             return;
         }
 
@@ -254,10 +262,10 @@ internal sealed class RequestGate(RequestDelegate next, IOptions<ServerOptions> 
         return true;
     }
 
-    private static Task WriteJsonErrorAsync(HttpContext context, Grpc.Core.StatusCode code, string field, string reason)
+    private static Task WriteJsonErrorAsync(HttpContext context, Grpc.Core.StatusCode code, string field, string reason, int? httpStatus = null)
     {
         HttpResponse response = context.Response;
-        response.StatusCode = code switch
+        response.StatusCode = httpStatus ?? code switch
         {
             Grpc.Core.StatusCode.ResourceExhausted => StatusCodes.Status413PayloadTooLarge,
             Grpc.Core.StatusCode.Unavailable => StatusCodes.Status503ServiceUnavailable,
