@@ -81,6 +81,7 @@ public static partial class SemCacheServer
         services.AddGrpc(o =>
             {
                 o.EnableDetailedErrors = false;
+                o.Interceptors.Add<JsonFieldNamesInterceptor>();
                 // RequestGate refuses a larger message first, naming the limit; this stays as the check of decompressed sizes.
                 o.MaxReceiveMessageSize = server.MaxRequestBytes;
             })

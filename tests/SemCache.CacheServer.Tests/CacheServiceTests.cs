@@ -229,9 +229,21 @@ public sealed class CacheServiceTests(ServerFixture fixture)
         Assert.True(body.RootElement.GetProperty("hit").GetBoolean());
         Assert.Equal("A cache keyed by meaning.", body.RootElement.GetProperty("matches")[0].GetProperty("response").GetString());
 
-        using HttpResponseMessage bad = await fixture.Http.PostAsJsonAsync(new Uri("/v1/get", UriKind.Relative), new { @namespace = ns, prompt = "x", minSimilarity = 7 }, Ct);
-        Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
-        Assert.Contains("min_similarity", await bad.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        // The engine's errors name fields as the JSON API spells them.
+        foreach ((object request, string route, string field) in new (object, string, string)[]
+        {
+            (new { @namespace = ns, prompt = "x", minSimilarity = 7 }, "get", "minSimilarity"),
+            (new { @namespace = ns, prompt = "x", topK = 100_000 }, "get", "topK"),
+            (new { @namespace = ns, prompt = "x", response = "r", ttlSeconds = 100_000_000 }, "set", "ttlSeconds"),
+            (new { @namespace = ns, messages = new[] { new { role = "system", content = "s" } } }, "get", "messages[0].role"),
+        })
+        {
+            using HttpResponseMessage bad = await fixture.Http.PostAsJsonAsync(new Uri("/v1/" + route, UriKind.Relative), request, Ct);
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
+            Google.Rpc.Status error = Errors.ParseJson(await bad.Content.ReadAsStringAsync(Ct));
+            Assert.Equal(field, Errors.Field(error));
+            Assert.StartsWith(field + ": ", error.Message, StringComparison.Ordinal);
+        }
 
         using HttpResponseMessage stats = await fixture.Http.GetAsync(new Uri($"/v1/stats?namespace={ns}", UriKind.Relative), Ct);
         using JsonDocument statsBody = JsonDocument.Parse(await stats.Content.ReadAsStringAsync(Ct));

@@ -15,4 +15,14 @@ public sealed class ErrorMappingTests
         Assert.Equal("response", Errors.Field(e));
         Assert.Equal("response: the disk is full", e.Status.Detail);
     }
+
+    [Theory]
+    [InlineData("entries", "entries")]
+    [InlineData("entries[2].ttl_seconds", "entries[2].ttlSeconds")]
+    [InlineData("entries[0].usage.input_tokens", "entries[0].usage.inputTokens")]
+    [InlineData("entries[1].attributes[\"a.b_c\"]", "entries[1].attributes[\"a.b_c\"]")]
+    [InlineData("entries[0].messages[3].role", "entries[0].messages[3].role")]
+    [InlineData("request", "request")]
+    public void EngineFieldPathsAreSpelledInJsonNamesForTheJsonApi(string proto, string json) =>
+        Assert.Equal(json, Requests.JsonFieldNames.Of(proto, SemCache.Protocol.V1.SetManyRequest.Descriptor));
 }
