@@ -157,6 +157,30 @@ public sealed class JsonRequestTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task AQueryParameterOnAPostIsA400RatherThanIgnored()
+    {
+        string ns = NewNamespace();
+        using HttpResponseMessage response = await fixture.Http.PostAsync(new Uri($"/v1/set?namespace={ns}", UriKind.Relative), Json(Encoding.UTF8.GetBytes("""{ "prompt": "p", "response": "r" }""")), Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("namespace", Errors.Field(Errors.ParseJson(await response.Content.ReadAsStringAsync(Ct))));
+        await AssertNothingWrittenAndStillServing(ns);
+    }
+
+    [Fact]
+    public async Task AnExplicitZeroThresholdSurvivesTheJsonPath()
+    {
+        string ns = NewNamespace();
+        await _client.SetAsync(new SetRequest { Namespace = ns, Prompt = "numeric strings", Response = "r" }, cancellationToken: Ct);
+        foreach ((string threshold, bool hit) in new[] { ("", false), ("\"minSimilarity\": 0,", true) })
+        {
+            string get = $$"""{ {{threshold}} "namespace": "{{ns}}", "prompt": "strings of numbers" }""";
+            using HttpResponseMessage response = await fixture.Http.PostAsync(new Uri("/v1/get", UriKind.Relative), Json(Encoding.UTF8.GetBytes(get)), Ct);
+            using JsonDocument answer = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct));
+            Assert.Equal(hit, answer.RootElement.GetProperty("hit").GetBoolean());
+        }
+    }
+
+    [Fact]
     public async Task AnUnknownQueryParameterIsA400()
     {
         using HttpResponseMessage response = await fixture.Http.GetAsync(new Uri("/v1/stats?namespac=x", UriKind.Relative), Ct);

@@ -140,6 +140,13 @@ internal sealed class RequestGate(RequestDelegate next, IOptions<ServerOptions> 
         HttpRequest request = context.Request;
         foreach (string key in request.Query.Keys)
         {
+            if (json.HttpRule.Body == "*")
+            {
+                // The body carries the whole request, and the transcoder would drop the parameter without a word.
+                await WriteJsonErrorAsync(context, Grpc.Core.StatusCode.InvalidArgument, key, $"query parameters are not read by {request.Method} {request.Path}; give '{key}' in the JSON body").ConfigureAwait(false);
+                return;
+            }
+
             if (!IsFieldPath(input, key))
             {
                 await WriteJsonErrorAsync(context, Grpc.Core.StatusCode.InvalidArgument, key, $"unknown query parameter: {input.Name} has no field '{key}' (its fields: {JsonRequestCheck.FieldList(input)})").ConfigureAwait(false);
