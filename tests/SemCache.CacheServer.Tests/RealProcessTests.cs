@@ -31,6 +31,21 @@ public sealed partial class RealProcessTests
                 Assert.Equal(Grpc.Core.StatusCode.ResourceExhausted, tooLarge.StatusCode);
                 Assert.Contains("Server:MaxRequestBytes", tooLarge.Status.Detail, StringComparison.Ordinal);
                 Assert.True((await client.GetAsync(new GetRequest { Prompt = "Which port does SemCache use?" }, cancellationToken: Ct)).Hit);
+
+                // Over Kestrel's HTTP/1.1, a JSON body over the limit is 413 naming it, with and without Content-Length.
+                using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{server.HttpPort}") };
+                byte[] huge = System.Text.Encoding.UTF8.GetBytes($$"""{ "prompt": "p", "response": "{{new string('r', 31_000_000)}}" }""");
+                foreach (bool sized in new[] { true, false })
+                {
+                    using HttpContent content = sized ? new ByteArrayContent(huge) : new StreamContent(new UnseekableStream(huge));
+                    content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+                    using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/set") { Content = content };
+                    request.Headers.ExpectContinue = true;
+                    using HttpResponseMessage response = await http.SendAsync(request, Ct);
+                    Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+                    Assert.Contains("Server:MaxRequestBytes", await response.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+                }
+
                 Assert.Equal(0, await server.TerminateAsync());
                 Assert.Contains("final checkpoint", server.Output, StringComparison.Ordinal);
             }
@@ -262,20 +277,29 @@ public sealed partial class RealProcessTests
         return ((IPEndPoint)listener.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>A stream of unknown length, so that HttpClient sends it chunked.</summary>
+    private sealed class UnseekableStream(byte[] data) : MemoryStream(data, writable: false)
+    {
+        public override bool CanSeek => false;
+    }
+
     private sealed partial class ServerProcess : IDisposable
     {
         private readonly Process _process;
         private readonly System.Text.StringBuilder _output = new();
 
-        private ServerProcess(Process process, int port)
+        private ServerProcess(Process process, int port, int httpPort)
         {
             _process = process;
             Port = port;
+            HttpPort = httpPort;
         }
 
         public static string ServerDll => Path.Combine(AppContext.BaseDirectory, "semcache-server.dll");
 
         public int Port { get; }
+
+        public int HttpPort { get; }
 
         public string Output
         {
@@ -297,7 +321,7 @@ public sealed partial class RealProcessTests
                 RedirectStandardError = true,
             };
             var process = Process.Start(info)!;
-            var server = new ServerProcess(process, port);
+            var server = new ServerProcess(process, port, httpPort);
             process.OutputDataReceived += (_, e) => server.Append(e.Data);
             process.ErrorDataReceived += (_, e) => server.Append(e.Data);
             process.BeginOutputReadLine();

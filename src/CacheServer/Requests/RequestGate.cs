@@ -9,6 +9,7 @@ using BadRequest = Google.Rpc.BadRequest;
 using Grpc.AspNetCore.Server;
 using Grpc.Core;
 using Microsoft.AspNetCore.Grpc.JsonTranscoding;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 
@@ -175,6 +176,14 @@ internal sealed class RequestGate(RequestDelegate next, IOptions<ServerOptions> 
             return;
         }
 
+        // This gate enforces the limit while it reads. Kestrel's own (the same number) would stop the read with a bare
+        // 413 and then close the connection under a client still sending; lifted, Kestrel drains the rest of a
+        // refused body for a few seconds, so the client reads the 413 that names the limit.
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
+        {
+            bodySize.MaxRequestBodySize = null;
+        }
+
         byte[]? utf8 = await ReadBodyAsync(request, type).ConfigureAwait(false);
         if (utf8 is null)
         {
@@ -224,6 +233,10 @@ internal sealed class RequestGate(RequestDelegate next, IOptions<ServerOptions> 
 
                 buffer.Write(chunk, 0, read);
             }
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return null; // Kestrel's own limit (the same number) met first on a body without Content-Length
         }
         finally
         {
