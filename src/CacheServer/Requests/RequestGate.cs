@@ -5,13 +5,13 @@ using System.IO.Pipelines;
 using System.Text;
 using Google.Protobuf;
 using Google.Protobuf.Reflection;
-using BadRequest = Google.Rpc.BadRequest;
 using Grpc.AspNetCore.Server;
 using Grpc.Core;
 using Microsoft.AspNetCore.Grpc.JsonTranscoding;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
+using BadRequest = Google.Rpc.BadRequest;
 
 namespace SemCache.CacheServer.Requests;
 

@@ -1,8 +1,8 @@
 using Google.Protobuf.Reflection;
-using ServiceDescriptor = Google.Protobuf.Reflection.ServiceDescriptor;
 using Grpc.Core;
 using SemCache.CacheServer.Services;
 using SemCache.Protocol.V1;
+using ServiceDescriptor = Google.Protobuf.Reflection.ServiceDescriptor;
 
 namespace SemCache.CacheServer.Requests;
 
