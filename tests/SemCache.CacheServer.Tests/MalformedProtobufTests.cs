@@ -14,7 +14,8 @@ public sealed class MalformedProtobufTests(ServerFixture fixture)
     private readonly SemanticCache.SemanticCacheClient _client = new(fixture.Channel);
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    // Each case: the method, bytes appended to a valid request of that method (its namespace first), the field named.
+    // Each case: the method, bytes appended to a valid request of that method (with the test's namespace, so that a
+    // half-written request would show in its counters), the field named.
     public static TheoryData<string, string, string> Cases => new()
     {
         { "Set", "12 02 C3 28", "prompt" },                              // prompt: invalid UTF-8
@@ -34,8 +35,8 @@ public sealed class MalformedProtobufTests(ServerFixture fixture)
         { "Set", "FF FF FF FF FF FF FF FF FF FF", "request" },           // a tag that is not a varint
         { "Get", "12 01 80", "prompt" },                                 // Get: invalid UTF-8
         { "Get", "3D 00 00", "vector[0]" },                              // Get: one unpacked float, 2 of its 4 bytes
-        { "SetMany", "0A 04 12 02 C3 28", "entries[0].prompt" },         // SetMany: the first entry's prompt
-        { "SetMany", "0A 00 0A 03 2A 01 FF", "entries[1].response" },    // SetMany: the second entry's response
+        { "SetMany", "0A 04 12 02 C3 28", "entries[1].prompt" },         // SetMany: after a valid entry, the next one's prompt
+        { "SetMany", "0A 00 0A 03 2A 01 FF", "entries[2].response" },    // SetMany: the third entry's response
         { "Delete", "12 01 FE", "id" },                                  // Delete: invalid UTF-8
         { "Embed", "0A 01 61 0A 01 C0", "texts[1]" },                    // Embed: the second text
         { "Stats", "0A 01 C1", "namespace" },                            // Stats: the namespace itself
@@ -50,7 +51,7 @@ public sealed class MalformedProtobufTests(ServerFixture fixture)
         {
             "Set" => new SetRequest { Namespace = ns, Response = "r", Prompt = "the prompt" }.ToByteArray(),
             "Get" => new GetRequest { Namespace = ns }.ToByteArray(),
-            "SetMany" => [],
+            "SetMany" => new SetManyRequest { Entries = { new SetRequest { Namespace = ns, Prompt = "a valid first entry", Response = "r" } } }.ToByteArray(),
             "Delete" => new DeleteRequest { Namespace = ns }.ToByteArray(),
             "Embed" => [],
             "Stats" => [],
