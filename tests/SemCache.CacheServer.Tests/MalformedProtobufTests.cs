@@ -119,6 +119,39 @@ public sealed class MalformedProtobufTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task GzipMessagesAreReadAndDamagedOnesAreInvalidArgument()
+    {
+        string ns = "t" + Guid.NewGuid().ToString("N")[..12];
+        var compressed = new Metadata { { "grpc-internal-encoding-request", "gzip" } };
+        await _client.SetAsync(new SetRequest { Namespace = ns, Prompt = "sent compressed", Response = "r" }, compressed, cancellationToken: Ct);
+        Assert.True((await _client.GetAsync(new GetRequest { Namespace = ns, Prompt = "sent compressed", ExactOnly = true }, compressed, cancellationToken: Ct)).Hit);
+
+        byte[] garbage = [0x01, 0x00, 0x00, 0x00, 0x04, 0xAB, 0xCD, 0xEF, 0x01]; // not gzip at all
+        byte[] bomb;
+        using (var packed = new MemoryStream())
+        {
+            using (var gzip = new System.IO.Compression.GZipStream(packed, System.IO.Compression.CompressionLevel.SmallestSize, leaveOpen: true))
+            {
+                gzip.Write(new byte[17 << 20]);
+            }
+
+            bomb = [0x01, .. BitConverter.GetBytes(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness((uint)packed.Length)), .. packed.ToArray()];
+        }
+
+        foreach ((byte[] frame, string status, string words) in new[] { (garbage, "3", "cannot be decompressed"), (bomb, "8", "Server:MaxRequestBytes") })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("http://localhost/semcache.v1.SemanticCache/Set")) { Version = new Version(2, 0), Content = new ByteArrayContent(frame) };
+            request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/grpc");
+            request.Headers.Add("grpc-encoding", "gzip");
+            using var http = new HttpClient(fixture.Handler, disposeHandler: false);
+            using HttpResponseMessage response = await http.SendAsync(request, Ct);
+            _ = await response.Content.ReadAsByteArrayAsync(Ct);
+            Assert.Equal(status, response.Headers.TryGetValues("grpc-status", out IEnumerable<string>? s) ? s.Single() : response.TrailingHeaders.GetValues("grpc-status").Single());
+            Assert.Contains(words, Uri.UnescapeDataString(response.Headers.TryGetValues("grpc-message", out IEnumerable<string>? m) ? m.Single() : response.TrailingHeaders.GetValues("grpc-message").Single()), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task ReflectionStillDescribesTheService()
     {
         var reflection = new Grpc.Reflection.V1Alpha.ServerReflection.ServerReflectionClient(fixture.Channel);

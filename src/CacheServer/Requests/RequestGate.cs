@@ -106,6 +106,7 @@ internal sealed class RequestGate(RequestDelegate next, IOptions<ServerOptions> 
         }
 
         long received = buffer.Length;
+        string? gzipFault = received == expected && compressed == 1 && encoding == "gzip" ? GzipFault(buffer.Slice(5)) : null;
         body.AdvanceTo(buffer.Start);
         if (received != expected)
         {
@@ -115,7 +116,47 @@ internal sealed class RequestGate(RequestDelegate next, IOptions<ServerOptions> 
             return;
         }
 
+        if (gzipFault is not null)
+        {
+            RejectGrpc(context, gzipFault.StartsWith("decompressed", StringComparison.Ordinal) ? Grpc.Core.StatusCode.ResourceExhausted : Grpc.Core.StatusCode.InvalidArgument, gzipFault);
+            return;
+        }
+
         await next(context).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A gzip message is inflated here once, into nothing, so that damaged data is the client's INVALID_ARGUMENT and a
+    /// message that inflates past the limit names it (grpc-dotnet would answer UNKNOWN, and a limit without its name).
+    /// </summary>
+    private string? GzipFault(ReadOnlySequence<byte> message)
+    {
+        byte[] copy = message.ToArray();
+        byte[] sink = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            using var gzip = new System.IO.Compression.GZipStream(new MemoryStream(copy, writable: false), System.IO.Compression.CompressionMode.Decompress);
+            long total = 0;
+            int read;
+            while ((read = gzip.Read(sink, 0, sink.Length)) > 0)
+            {
+                total += read;
+                if (total > _maxRequestBytes)
+                {
+                    return $"decompressed, the message exceeds the limit of {_maxRequestBytes.ToString(CultureInfo.InvariantCulture)} bytes per request (Server:MaxRequestBytes)";
+                }
+            }
+
+            return null;
+        }
+        catch (InvalidDataException e)
+        {
+            return $"the gzip-compressed message cannot be decompressed: {e.Message}";
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(sink);
+        }
     }
 
     private static void RejectGrpc(HttpContext context, Grpc.Core.StatusCode code, string reason) =>
