@@ -8,6 +8,7 @@ using SemCache.CacheServer.Requests;
 using SemCache.CacheServer.Services;
 using SemCache.Embedding;
 using SemCache.Index;
+using SemCache.Protocol.V1;
 using SemCache.Storage;
 
 namespace SemCache.CacheServer;
@@ -87,7 +88,8 @@ public static partial class SemCacheServer
             })
             .AddJsonTranscoding(o => o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(Google.Rpc.BadRequest.Descriptor));
         services.AddGrpcReflection();
-        services.AddGrpcHealthChecks()
+        // grpc.health.v1 answers for the whole server ("") and for the cache service by name, both from every check.
+        services.AddGrpcHealthChecks(o => o.Services.Map(SemanticCache.Descriptor.FullName, _ => true))
             .AddCheck<CacheEngineHost>("cache")
             .Add(new HealthCheckRegistration(WritesHealthCheck.Name, sp => new WritesHealthCheck(sp.GetRequiredService<CacheEngineHost>().Writability), failureStatus: null, tags: null));
         builder.Host.ConfigureHostOptions(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));

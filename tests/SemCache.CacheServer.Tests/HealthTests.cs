@@ -41,8 +41,11 @@ public sealed class HealthTests
                 Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
             }
 
+            Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await health.CheckAsync(new HealthCheckRequest { Service = "semcache.v1.SemanticCache" }, cancellationToken: Ct)).Status);
+
             writability.Set(false, "the disk of /data is full");
             Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, (await health.CheckAsync(new HealthCheckRequest(), cancellationToken: Ct)).Status);
+            Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, (await health.CheckAsync(new HealthCheckRequest { Service = "semcache.v1.SemanticCache" }, cancellationToken: Ct)).Status);
             using (HttpResponseMessage full = await http.GetAsync(new Uri("/healthz", UriKind.Relative), Ct))
             {
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, full.StatusCode);
