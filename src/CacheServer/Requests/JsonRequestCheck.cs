@@ -297,7 +297,8 @@ internal static class JsonRequestCheck
             return new RequestFault(fieldPath, $"must be a finite number ({type}), a numeric string, \"NaN\", \"Infinity\" or \"-Infinity\", got '{Shorten(text)}'");
         }
 
-        if (field.FieldType == FieldType.Float && Math.Abs(value) > float.MaxValue)
+        // Out of range means it rounds to infinity as a float: 3.4028235e+38 (float.MaxValue written out) is in range.
+        if (field.FieldType == FieldType.Float && float.IsInfinity((float)value))
         {
             return new RequestFault(fieldPath, $"{Shorten(text)} is out of the range of a float (±3.4028235E+38)");
         }
