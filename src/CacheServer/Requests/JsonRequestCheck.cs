@@ -17,7 +17,7 @@ namespace SemCache.CacheServer.Requests;
 /// would silently drop), a field given twice, null inside a list or as a map value, strings that are not valid
 /// Unicode (invalid UTF-8 bytes, a lone surrogate escape), and anything that is not JSON.
 /// </remarks>
-internal static class JsonRequestCheck
+internal static partial class JsonRequestCheck
 {
     private static readonly JsonReaderOptions ReaderOptions = new() { CommentHandling = JsonCommentHandling.Disallow, AllowTrailingCommas = false, MaxDepth = 64 };
     private static readonly ConcurrentDictionary<MessageDescriptor, Dictionary<string, FieldDescriptor>> FieldNames = new();
@@ -265,7 +265,7 @@ internal static class JsonRequestCheck
             return Expected(fieldPath, $"{range} ({type}), as a number or a numeric string", reader.TokenType);
         }
 
-        if (!decimal.TryParse(text, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out decimal value))
+        if (!IsJsonNumber(text) || !decimal.TryParse(text, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out decimal value))
         {
             return new RequestFault(fieldPath, $"must be {range} ({type}), got '{Shorten(text)}'");
         }
@@ -291,7 +291,7 @@ internal static class JsonRequestCheck
             return null;
         }
 
-        if (!double.TryParse(text, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out double value)
+        if (!IsJsonNumber(text) || !double.TryParse(text, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out double value)
             || !double.IsFinite(value))
         {
             return new RequestFault(fieldPath, $"must be a finite number ({type}), a numeric string, \"NaN\", \"Infinity\" or \"-Infinity\", got '{Shorten(text)}'");
@@ -350,6 +350,12 @@ internal static class JsonRequestCheck
         text = null;
         return false;
     }
+
+    /// <summary>A numeric string must be written as a JSON number is (no '+', no leading zeros, no spaces), as proto3 parsers require.</summary>
+    private static bool IsJsonNumber(string text) => JsonNumber().IsMatch(text);
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    private static partial System.Text.RegularExpressions.Regex JsonNumber();
 
     /// <summary>Gets a string token's value; false where it is not valid Unicode (the reader throws for both cases).</summary>
     private static bool TryGetString(ref Utf8JsonReader reader, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? value)
