@@ -31,6 +31,8 @@ public sealed class JsonRequestTests(ServerFixture fixture)
         { "set", """ "prompt": "p", "response": "r", "ttlSeconds": "05" """, "ttlSeconds" },
         { "set", """ "prompt": "p", "response": "r", "vector": [" 1"] """, "vector[0]" },
         { "set", """ "prompt": "p", "response": "r", "ttlSeconds": 100.5e-1 """, "ttlSeconds" },
+        { "set", """ "prompt": "p", "response": "r", "ttlSeconds": 1e-50 """, "ttlSeconds" },
+        { "set", """ "prompt": "p", "response": "r", "ttlSeconds": "1e400" """, "ttlSeconds" },
         { "set", """ "prompt": "p", "response": "r", "ttl_seconds": [] """, "ttl_seconds" },
         { "set", """ "prompt": "p", "response": "r", "vector": [1, 0, 0, null] """, "vector[3]" },
         { "set", """ "prompt": "p", "response": "r", "vector": [1, "x"] """, "vector[1]" },
@@ -114,7 +116,7 @@ public sealed class JsonRequestTests(ServerFixture fixture)
         // Numbers as strings, exponents that are whole, proto field names beside JSON names, null for a default.
         string body = $$"""
             { "namespace": "{{ns}}", "prompt": "numeric strings", "response": "r", "ttl_seconds": "100",
-              "usage": { "model": "m", "inputTokens": "12", "output_tokens": 3e1 }, "attributes": null, "vector": ["1", 0, "-0.5", 2E0] }
+              "usage": { "model": "m", "inputTokens": "120e-1", "output_tokens": 3e1 }, "attributes": null, "vector": ["1", 0, "-0.5", 2E0] }
             """;
         (HttpStatusCode status, _) = await PostAsync("set", Encoding.UTF8.GetBytes(body));
         Assert.Equal(HttpStatusCode.OK, status);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Numerics;
 using System.Text;
 using System.Text.Json;
 using Google.Protobuf.Reflection;
@@ -265,17 +266,61 @@ internal static partial class JsonRequestCheck
             return Expected(fieldPath, $"{range} ({type}), as a number or a numeric string", reader.TokenType);
         }
 
-        if (!IsJsonNumber(text) || !decimal.TryParse(text, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out decimal value))
+        if (!IsJsonNumber(text))
         {
             return new RequestFault(fieldPath, $"must be {range} ({type}), got '{Shorten(text)}'");
         }
 
-        if (value != decimal.Truncate(value) || value < min || value > max)
+        if (WholeNumber(text) is not BigInteger value || value < new BigInteger(min) || value > new BigInteger(max))
         {
             return new RequestFault(fieldPath, $"must be {range} ({type}), got {Shorten(text)}");
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// The value of a JSON number if it is whole (1e2 and 100.0 are; 1.5 and 1e-50 are not), exactly: a decimal or
+    /// double would round 1e-50 to 0. Null when it is not whole, or has more than 30 digits before the point.
+    /// </summary>
+    private static BigInteger? WholeNumber(string text)
+    {
+        int e = text.IndexOfAny(['e', 'E']);
+        string mantissa = e < 0 ? text : text[..e];
+        if (!int.TryParse(e < 0 ? "0" : text[(e + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int exponent))
+        {
+            return null; // an exponent beyond int: far out of every integer type's range, or far below 1
+        }
+
+        bool negative = mantissa.StartsWith('-');
+        string unsigned = negative ? mantissa[1..] : mantissa;
+        int point = unsigned.IndexOf('.', StringComparison.Ordinal);
+        string digits = (point < 0 ? unsigned : unsigned.Remove(point, 1)).TrimStart('0');
+        long scale = (long)exponent - (point < 0 ? 0 : unsigned.Length - point - 1);
+        if (digits.Length == 0)
+        {
+            return BigInteger.Zero;
+        }
+
+        if (scale < 0)
+        {
+            int trailingZeros = digits.Length - digits.TrimEnd('0').Length;
+            if (-scale > trailingZeros)
+            {
+                return null;
+            }
+
+            digits = digits[..(int)(digits.Length + scale)];
+            scale = 0;
+        }
+
+        if (digits.Length + scale > 30)
+        {
+            return null;
+        }
+
+        BigInteger value = BigInteger.Parse(digits, CultureInfo.InvariantCulture) * BigInteger.Pow(10, (int)scale);
+        return negative ? -value : value;
     }
 
     private static RequestFault? FloatFault(ref Utf8JsonReader reader, FieldDescriptor field, string fieldPath)
