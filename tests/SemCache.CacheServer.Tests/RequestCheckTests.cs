@@ -32,6 +32,48 @@ public sealed class RequestCheckTests
     }
 
     [Fact]
+    public void TheJsonCheckAgreesWithTheReferenceParserOnEveryFieldAndValue()
+    {
+        string[] values =
+        [
+            "null", "true", "false", "0", "1", "-1", "-0", "1.5", "1e2", "1e400", "-1e400", "1E-50", "120e-1", "4294967295", "4294967296",
+            "4294967295.0", "42949672950e-1", "\"\"", "\"x\"", "\"1\"", "\"-0\"", "\"1e-50\"", "\"+1\"", "\"01\"", "\" 1\"", "\"NaN\"",
+            "\"Infinity\"", "\"-Infinity\"", "\"nan\"", "\"true\"", "[]", "[1]", "[null]", "[\"a\"]", "{}", "{\"a\":\"b\"}", "{\"a\":1}",
+            "{\"a\":null}", "{\"model\":\"m\"}", "{\"inputTokens\":1}", "{\"inputTokens\":\"1\"}", "{\"input_tokens\":1.0}", "{\"role\":\"user\"}",
+            "[{\"role\":\"user\"}]", "[{}]", "[[1]]", "\"\\ud800\"", "\"\\u0000\"", "\"\\ud83d\\ude00\"", "3.4028235e+38", "3.5e+38", "-0.0",
+        ];
+        var disagreements = new List<string>();
+        foreach (string field in new[] { "namespace", "ttlSeconds", "ttl_seconds", "vector", "usage", "attributes", "messages", "prompt", "unknown" })
+        {
+            foreach (string value in values)
+            {
+                string body = $"{{\"{field}\":{value}}}";
+                bool reference;
+                try
+                {
+                    Proto3.Parse<SetRequest>(body);
+                    reference = true;
+                }
+                catch (InvalidProtocolBufferException)
+                {
+                    reference = false;
+                }
+                catch (InvalidJsonException)
+                {
+                    reference = false;
+                }
+
+                if (reference != JsonRequestCheck.Find(Encoding.UTF8.GetBytes(body), SetRequest.Descriptor) is null)
+                {
+                    disagreements.Add(body);
+                }
+            }
+        }
+
+        Assert.Empty(disagreements);
+    }
+
+    [Fact]
     public void WhatTheProtobufCheckPassesTheParserReads()
     {
         var random = new Random(7);
