@@ -73,6 +73,24 @@ public sealed class RequestCheckTests
         Assert.Empty(disagreements);
     }
 
+    [Theory]
+    [InlineData("")]                                   // an empty request
+    [InlineData("45 00 00 80 3F 45 00 00 00 40")]      // vector unpacked: one fixed32 per element
+    [InlineData("42 04 00 00 80 3F 45 00 00 00 40")]   // vector packed, then one more unpacked
+    [InlineData("22 06 12 01 76 0A 01 6B")]            // a map entry with its value before its key
+    [InlineData("22 03 12 01 76")]                     // a map entry without a key (the key is "")
+    [InlineData("22 00")]                              // an empty map entry
+    [InlineData("12 01 61 12 01 62")]                  // prompt given twice: the last wins
+    [InlineData("3A 03 98 06 01")]                     // usage with an unknown varint field inside
+    [InlineData("3A 03 10 80 01")]                     // usage.input_tokens of a 2-byte varint
+    [InlineData("30 FF FF FF FF FF FF FF FF FF 01")]   // ttl_seconds as a 10-byte varint (truncated to 32 bits)
+    public void ValidWireFormsTheGeneratorDoesNotWriteStillPass(string hex)
+    {
+        byte[] bytes = Convert.FromHexString(hex.Replace(" ", "", StringComparison.Ordinal));
+        Assert.Null(ProtobufRequestCheck.Find(bytes, SetRequest.Descriptor));
+        _ = SetRequest.Parser.ParseFrom(bytes);
+    }
+
     [Fact]
     public void WhatTheProtobufCheckPassesTheParserReads()
     {
