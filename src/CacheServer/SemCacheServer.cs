@@ -34,6 +34,7 @@ public static partial class SemCacheServer
     /// Creates the application from appsettings.json, SEMCACHE_-prefixed environment variables (e.g.
     /// <c>SEMCACHE_Server__Port</c>) and flags, in that order of precedence (flags win).
     /// </summary>
+    /// <exception cref="StartupException">The command line, the configuration or the model is unusable; the message is one line naming it.</exception>
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         // --verbose is a switch, not a configuration key (the command-line source would take the next flag as its value).
@@ -77,7 +78,6 @@ public static partial class SemCacheServer
         services.AddSingleton<CacheEngineHost>();
         services.AddHostedService(sp => sp.GetRequiredService<CacheEngineHost>());
 
-        // The type registry lets HTTP/JSON errors carry the same google.rpc.BadRequest details as gRPC ones.
         ServerOptions server = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
         services.AddGrpc(o =>
             {
@@ -86,6 +86,7 @@ public static partial class SemCacheServer
                 // RequestGate refuses a larger message first, naming the limit; this stays as the check of decompressed sizes.
                 o.MaxReceiveMessageSize = server.MaxRequestBytes;
             })
+            // The type registry lets HTTP/JSON errors carry the same google.rpc.BadRequest details as gRPC ones.
             .AddJsonTranscoding(o => o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(Google.Rpc.BadRequest.Descriptor));
         services.AddGrpcReflection();
         // grpc.health.v1 answers for the whole server ("") and for the cache service by name, both from every check.
