@@ -24,6 +24,9 @@ internal sealed partial class CacheEngineHost(
     /// <summary>The engine; available once the host has started.</summary>
     public SemanticCacheEngine Engine => _engine ?? throw new InvalidOperationException("The cache is still starting.");
 
+    /// <summary>The engine while it is open; null before the host has started and after it has stopped.</summary>
+    public SemanticCacheEngine? OpenEngine => _engine;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         EntryStoreOptions store = storeOptions.Value;

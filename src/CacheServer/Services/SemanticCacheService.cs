@@ -24,9 +24,14 @@ internal class SemanticCacheService(CacheEngineHost host, TextEmbedder embedder,
 {
     private readonly ServerOptions _options = options.Value;
 
+    // Kestrel takes calls only once the engine is open and drains them before it closes; should one still come
+    // between, it is UNAVAILABLE (retry), not UNKNOWN.
+    private SemanticCacheEngine Engine => host.OpenEngine
+        ?? throw RequestErrors.ToRpcException(StatusCode.Unavailable, RequestErrors.WholeRequest, "the cache is starting or stopping; retry shortly");
+
     public virtual async Task<GetResponse> Get(GetRequest request, ServerCallContext context)
     {
-        CacheGetResult result = await Run(() => host.Engine.GetAsync(new CacheGetRequest
+        CacheGetResult result = await Run(() => Engine.GetAsync(new CacheGetRequest
         {
             Namespace = request.Namespace,
             Prompt = request.Prompt,
@@ -82,7 +87,7 @@ internal class SemanticCacheService(CacheEngineHost host, TextEmbedder embedder,
 
     public virtual async Task<SetResponse> Set(SetRequest request, ServerCallContext context)
     {
-        CacheSetResult result = await Run(() => host.Engine.SetAsync(ToSet(request), context.CancellationToken)).ConfigureAwait(false);
+        CacheSetResult result = await Run(() => Engine.SetAsync(ToSet(request), context.CancellationToken)).ConfigureAwait(false);
         return ToResponse(result);
     }
 
@@ -94,7 +99,7 @@ internal class SemanticCacheService(CacheEngineHost host, TextEmbedder embedder,
             requests[i] = ToSet(request.Entries[i]);
         }
 
-        IReadOnlyList<CacheSetResult> results = await Run(() => host.Engine.SetManyAsync(requests, context.CancellationToken)).ConfigureAwait(false);
+        IReadOnlyList<CacheSetResult> results = await Run(() => Engine.SetManyAsync(requests, context.CancellationToken)).ConfigureAwait(false);
         var response = new SetManyResponse();
         foreach (CacheSetResult result in results)
         {
@@ -106,7 +111,7 @@ internal class SemanticCacheService(CacheEngineHost host, TextEmbedder embedder,
 
     public virtual async Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context)
     {
-        long deleted = await Run(() => host.Engine.DeleteAsync(new CacheDeleteRequest
+        long deleted = await Run(() => Engine.DeleteAsync(new CacheDeleteRequest
         {
             Namespace = request.Namespace,
             Id = request.Id,
@@ -122,7 +127,7 @@ internal class SemanticCacheService(CacheEngineHost host, TextEmbedder embedder,
         CacheStatistics stats;
         try
         {
-            stats = host.Engine.GetStatistics(request.Namespace);
+            stats = Engine.GetStatistics(request.Namespace);
         }
         catch (CacheRequestException e)
         {
