@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using SemCache.Cache;
+using SemCache.CacheServer.Configuration;
 using SemCache.Embedding;
 using SemCache.Index;
 using SemCache.Storage;
@@ -23,11 +24,44 @@ internal sealed partial class CacheEngineHost(
     /// <summary>The engine; available once the host has started.</summary>
     public SemanticCacheEngine Engine => _engine ?? throw new InvalidOperationException("The cache is still starting.");
 
+    /// <summary>The engine while it is open; null before the host has started and after it has stopped.</summary>
+    public SemanticCacheEngine? OpenEngine => _engine;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         EntryStoreOptions store = storeOptions.Value;
-        store.DataDirectory = Path.GetFullPath(store.DataDirectory);
-        _engine = await SemanticCacheEngine.OpenAsync(cacheOptions.Value, store, indexOptions.Value, embedder, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
+        string directory = store.DataDirectory = Path.GetFullPath(store.DataDirectory);
+        string option = $"Storage:DataDirectory {directory}";
+        if (File.Exists(directory))
+        {
+            throw new StartupException($"{option} is a file, not a directory: point --data-dir (Storage:DataDirectory) at a directory (it is created if missing)");
+        }
+
+        // What the store and the engine throw for a data directory that cannot be opened, as one line naming it and the fix.
+        try
+        {
+            _engine = await SemanticCacheEngine.OpenAsync(cacheOptions.Value, store, indexOptions.Value, embedder, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (EntryStoreCorruptedException e)
+        {
+            throw new StartupException($"{option} is damaged: {e.Message}", e);
+        }
+        catch (EntryStoreVersionException e)
+        {
+            throw new StartupException($"{option} is in another format: {e.Message}", e);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new StartupException($"{option} holds a damaged file: {e.Message}. Restore a backup, or move the directory aside and start empty", e);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new StartupException($"{option} cannot be accessed: {e.Message} Give the server's user read and write access to it, or point --data-dir elsewhere", e);
+        }
+        catch (IOException e)
+        {
+            throw new StartupException($"{option} cannot be used: {e.Message}", e);
+        }
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => DisposeAsync().AsTask();
@@ -41,6 +75,11 @@ internal sealed partial class CacheEngineHost(
             await engine.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>Whether the engine can take writes now, and why not; read by <see cref="WritesHealthCheck"/>.</summary>
+    // TODO(engine): once SemanticCacheEngine.Health (CacheHealth: Writable, Reason) exists, the engine line becomes
+    // `CacheHealth health = engine.Health; return (health.Writable, health.Reason);`.
+    public (bool Writable, string? Reason) Writability() => _engine is null ? (false, "the cache is starting") : (true, null);
 
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
         Task.FromResult(_engine is null ? HealthCheckResult.Unhealthy("starting") : HealthCheckResult.Healthy());

@@ -1,17 +1,33 @@
 using SemCache.CacheServer;
+using SemCache.CacheServer.Configuration;
 
 // Start-up failures (a bad option, a missing model, a port in use, a damaged data directory) end the process with
-// one clear line and exit code 1, not a stack trace and an abort.
+// one line on stderr naming the option or path and the fix, and exit code 1; --verbose adds the stack trace.
+WebApplication? app = null;
+ServerOptions? server = null;
 try
 {
-    await using WebApplication app = SemCacheServer.Build(args);
+    app = SemCacheServer.Build(args);
+    server = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ServerOptions>>().Value; // RunAsync disposes the services when it fails
     await app.RunAsync().ConfigureAwait(false);
     return 0;
 }
-#pragma warning disable CA1031
+#pragma warning disable CA1031 // every start-up failure ends here, whatever its type
 catch (Exception e)
 #pragma warning restore CA1031
 {
-    Console.Error.WriteLine($"semcache-server: {(e is Microsoft.Extensions.Options.OptionsValidationException ? string.Join("; ", ((Microsoft.Extensions.Options.OptionsValidationException)e).Failures) : e.Message)}");
+    Console.Error.WriteLine("semcache-server: " + StartupFailure.Describe(e, server));
+    if (args.Contains(SemCacheServer.VerboseFlag))
+    {
+        Console.Error.WriteLine(e);
+    }
+
     return 1;
+}
+finally
+{
+    if (app is not null)
+    {
+        await app.DisposeAsync().ConfigureAwait(false);
+    }
 }

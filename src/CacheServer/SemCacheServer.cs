@@ -1,9 +1,14 @@
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using SemCache.Cache;
+using SemCache.CacheServer.Configuration;
+using SemCache.CacheServer.Requests;
 using SemCache.CacheServer.Services;
 using SemCache.Embedding;
 using SemCache.Index;
+using SemCache.Protocol.V1;
 using SemCache.Storage;
 
 namespace SemCache.CacheServer;
@@ -29,42 +34,71 @@ public static partial class SemCacheServer
     /// Creates the application from appsettings.json, SEMCACHE_-prefixed environment variables (e.g.
     /// <c>SEMCACHE_Server__Port</c>) and flags, in that order of precedence (flags win).
     /// </summary>
+    /// <exception cref="StartupException">The command line, the configuration or the model is unusable; the message is one line naming it.</exception>
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        WebApplicationBuilder builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        // --verbose is a switch, not a configuration key (the command-line source would take the next flag as its value).
+        bool verbose = args.Contains(VerboseFlag);
+        CommandLineCheck.ThrowIfInvalid(args, FlagMappings, VerboseFlag);
+        args = [.. args.Where(a => a != VerboseFlag)];
+        WebApplicationBuilder builder;
+        try
+        {
+            builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        }
+        catch (InvalidDataException e)
+        {
+            // appsettings.json (or appsettings.<environment>.json) is not valid JSON; the inner message says where.
+            throw new StartupException($"{e.Message} {e.InnerException?.Message} Fix the file's JSON, or remove it to use the defaults.", e);
+        }
+
         builder.Configuration.AddEnvironmentVariables("SEMCACHE_");
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string>(FlagMappings));
         // Relative data directories are relative to where the server was started, not to its binaries.
         builder.Configuration["Storage:DataDirectory"] = Path.GetFullPath(builder.Configuration["Storage:DataDirectory"] is { Length: > 0 } dir ? dir : "data", Environment.CurrentDirectory);
         configure?.Invoke(builder);
+        ConfigurationCheck.ThrowIfInvalid(builder.Configuration);
+
+        // A failed start is reported by Program as one line; the host's own report of it (a stack trace) waits for --verbose.
+        var startup = new StartupLogGate(verbose);
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", startup.Allows);
 
         IServiceCollection services = builder.Services;
-        services.AddOptions<ServerOptions>().Bind(builder.Configuration.GetSection(ServerOptions.SectionName))
-            .Validate(Validated<ServerOptions>(o => o.Validate())).ValidateOnStart();
-        services.AddOptions<EmbeddingOptions>().Bind(builder.Configuration.GetSection(EmbeddingOptions.SectionName))
-            .Validate(Validated<EmbeddingOptions>(o => o.Validate())).ValidateOnStart();
-        services.AddOptions<CacheOptions>().Bind(builder.Configuration.GetSection(CacheOptions.SectionName))
-            .Validate(Validated<CacheOptions>(o => o.Validate())).ValidateOnStart();
-        services.AddOptions<EntryStoreOptions>().Bind(builder.Configuration.GetSection("Storage"))
-            .Validate(Validated<EntryStoreOptions>(o => o.Validate())).ValidateOnStart();
+        services.AddOptions<ServerOptions>().Bind(builder.Configuration.GetSection(ServerOptions.SectionName)).ValidateOnStart();
+        services.AddOptions<EmbeddingOptions>().Bind(builder.Configuration.GetSection(EmbeddingOptions.SectionName)).ValidateOnStart();
+        services.AddOptions<CacheOptions>().Bind(builder.Configuration.GetSection(CacheOptions.SectionName)).ValidateOnStart();
+        services.AddOptions<EntryStoreOptions>().Bind(builder.Configuration.GetSection(StorageOptionsValidator.SectionName)).ValidateOnStart();
+        services.AddOptions<VectorIndexOptions>().Bind(builder.Configuration.GetSection(IndexOptionsValidator.SectionName)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ServerOptions>, ServerOptionsValidator>();
+        services.AddSingleton<IValidateOptions<EmbeddingOptions>, EmbeddingOptionsValidator>();
+        services.AddSingleton<IValidateOptions<CacheOptions>, CacheOptionsValidator>();
+        services.AddSingleton<IValidateOptions<EntryStoreOptions>, StorageOptionsValidator>();
+        services.AddSingleton<IValidateOptions<VectorIndexOptions>, IndexOptionsValidator>();
         services.AddSingleton(sp => TextEmbedder.Create(sp.GetRequiredService<IOptions<EmbeddingOptions>>().Value, sp.GetRequiredService<ILoggerFactory>()));
-        // The index's dimension comes from each namespace's vectors; the rest binds from "Index" (validated by the engine).
-        services.AddSingleton<IOptions<VectorIndexOptions>>(sp => Options.Create(
-            builder.Configuration.GetSection("Index").Get<VectorIndexOptions>() ?? new VectorIndexOptions { Dimension = sp.GetRequiredService<TextEmbedder>().Dimension }));
         services.AddSingleton<CacheEngineHost>();
         services.AddHostedService(sp => sp.GetRequiredService<CacheEngineHost>());
 
-        // The type registry lets HTTP/JSON errors carry the same google.rpc.BadRequest details as gRPC ones.
-        services.AddGrpc(o => o.EnableDetailedErrors = false)
+        ServerOptions server = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
+        services.AddGrpc(o =>
+            {
+                o.EnableDetailedErrors = false;
+                o.Interceptors.Add<JsonFieldNamesInterceptor>();
+                // RequestGate refuses a larger message first, naming the limit; this stays as the check of decompressed sizes.
+                o.MaxReceiveMessageSize = server.MaxRequestBytes;
+            })
+            // The type registry lets HTTP/JSON errors carry the same google.rpc.BadRequest details as gRPC ones.
             .AddJsonTranscoding(o => o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(Google.Rpc.BadRequest.Descriptor));
         services.AddGrpcReflection();
-        services.AddGrpcHealthChecks().AddCheck<CacheEngineHost>("cache");
+        // grpc.health.v1 answers for the whole server ("") and for the cache service by name, both from every check.
+        services.AddGrpcHealthChecks(o => o.Services.Map(SemanticCache.Descriptor.FullName, _ => true))
+            .AddCheck<CacheEngineHost>("cache")
+            .Add(new HealthCheckRegistration(WritesHealthCheck.Name, sp => new WritesHealthCheck(sp.GetRequiredService<CacheEngineHost>().Writability), failureStatus: null, tags: null));
         builder.Host.ConfigureHostOptions(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
-        ServerOptions server = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
-        server.Validate();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
+            // A backstop for bodies RequestGate does not read; grpc-dotnet lifts it for gRPC calls, which have their own.
+            kestrel.Limits.MaxRequestBodySize = server.MaxRequestBytes;
             System.Net.IPAddress address = server.Host == "localhost" ? System.Net.IPAddress.Loopback : System.Net.IPAddress.Parse(server.Host);
             kestrel.Listen(address, server.Port, listen => listen.Protocols = HttpProtocols.Http2);
             if (server.HttpPort != 0)
@@ -74,19 +108,31 @@ public static partial class SemCacheServer
         });
 
         WebApplication app = builder.Build();
+        app.UseMiddleware<RequestGate>();
         app.MapGrpcService<SemanticCacheService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
-        app.MapHealthChecks("/healthz");
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { ResponseWriter = HealthReportWriter.WriteAsync });
         app.MapGet("/metrics", (CacheEngineHost host, TextEmbedder embedder) => MetricsEndpoint.Render(host, embedder));
 
         // Load the model before listening, so a bad model path or a missing CUDA fails start-up, not the first call.
-        TextEmbedder embedder = app.Services.GetRequiredService<TextEmbedder>();
+        TextEmbedder embedder;
+        try
+        {
+            embedder = app.Services.GetRequiredService<TextEmbedder>();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or NotSupportedException
+            || e.GetType().FullName == "Microsoft.ML.OnnxRuntime.OnnxRuntimeException")
+        {
+            throw new StartupException($"the embedding model could not be loaded (Embedding:ModelPath, Embedding:VocabPath, Embedding:ExecutionProvider): {e.Message}", e);
+        }
+
         CacheEngineHost host = app.Services.GetRequiredService<CacheEngineHost>();
         string grpcEndpoint = $"grpc://{server.Host}:{server.Port}";
         string httpEndpoint = server.HttpPort == 0 ? "off" : $"http://{server.Host}:{server.HttpPort}";
         app.Lifetime.ApplicationStarted.Register(() =>
         {
+            startup.Started();
             EntryStoreOptions store = app.Services.GetRequiredService<IOptions<EntryStoreOptions>>().Value;
             long entries = host.Engine.GetStatistics().Entries;
             string indexSource = host.Engine.Recovery.IndexSource;
@@ -95,11 +141,8 @@ public static partial class SemCacheServer
         return app;
     }
 
-    private static Func<T, bool> Validated<T>(Action<T> validate) => options =>
-    {
-        validate(options);
-        return true;
-    };
+    /// <summary>Prints the stack trace of a start-up failure (and the host's own report of it) after its one line.</summary>
+    public const string VerboseFlag = "--verbose";
 
     private static partial class Log
     {

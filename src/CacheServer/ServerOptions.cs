@@ -21,6 +21,12 @@ public sealed class ServerOptions
     /// <summary>Longest text, in characters, that Embed accepts. Default: 65,536.</summary>
     public int MaxTextChars { get; set; } = 65_536;
 
+    /// <summary>
+    /// Largest request, in bytes, on either port: a gRPC message (RESOURCE_EXHAUSTED beyond it) or an HTTP/JSON body
+    /// (413 beyond it). Default: 16,777,216 (16 MiB). Range 4,096 to 1,073,741,824 (1 GiB).
+    /// </summary>
+    public int MaxRequestBytes { get; set; } = 16 << 20;
+
     /// <summary>Checks every option; throws naming the option and its allowed range.</summary>
     public void Validate()
     {
@@ -42,6 +48,11 @@ public sealed class ServerOptions
         if (MaxEmbedTexts is < 1 or > 65_536)
         {
             throw new ArgumentException($"Server:MaxEmbedTexts is {MaxEmbedTexts}; it must be between 1 and 65536.", nameof(MaxEmbedTexts));
+        }
+
+        if (MaxRequestBytes is < 4096 or > 1 << 30)
+        {
+            throw new ArgumentException($"Server:MaxRequestBytes is {MaxRequestBytes}; it must be between 4096 and 1073741824.", nameof(MaxRequestBytes));
         }
 
         if (MaxTextChars is < 1 or > 16 * 1024 * 1024)

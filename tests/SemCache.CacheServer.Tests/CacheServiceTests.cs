@@ -54,7 +54,6 @@ public sealed class CacheServiceTests(ServerFixture fixture)
         string ns = NewNamespace();
         var set = new SetRequest { Namespace = ns, Prompt = "Summarise the meeting", Response = "Summary A" };
         set.Attributes["model"] = "gpt-4o";
-        set.Messages.Clear();
         await _client.SetAsync(set, cancellationToken: Ct);
 
         var sameAttributes = new GetRequest { Namespace = ns, Prompt = "Summarise the meeting" };
@@ -86,6 +85,13 @@ public sealed class CacheServiceTests(ServerFixture fixture)
         var sameConversation = new GetRequest { Namespace = ns };
         sameConversation.Messages.Add(conversation.Messages);
         Assert.True((await _client.GetAsync(sameConversation, cancellationToken: Ct)).Matches[0].Exact);
+
+        // The prompt stored with the model attribute, asked again inside a conversation with a system prompt: another context.
+        var withSystemPrompt = new GetRequest { Namespace = ns };
+        withSystemPrompt.Attributes["model"] = "gpt-4o";
+        withSystemPrompt.Messages.Add(new ChatMessage { Role = "system", Content = "Be brief." });
+        withSystemPrompt.Messages.Add(new ChatMessage { Role = "user", Content = "Summarise the meeting" });
+        Assert.False((await _client.GetAsync(withSystemPrompt, cancellationToken: Ct)).Hit);
     }
 
     [Fact]
@@ -190,7 +196,15 @@ public sealed class CacheServiceTests(ServerFixture fixture)
         Assert.Equal(code, e.StatusCode);
         Assert.Equal(field, Errors.Field(e));
         Assert.StartsWith(field, e.Status.Detail, StringComparison.Ordinal);
-        Assert.Equal(0ul, (await _client.StatsAsync(new StatsRequest { Namespace = ns }, cancellationToken: Ct)).Sets);
+
+        // A rejected Get is not served (not counted); a rejected Set stores nothing. Then the namespace still works.
+        StatsResponse stats = await _client.StatsAsync(new StatsRequest { Namespace = ns }, cancellationToken: Ct);
+        Assert.Equal(0ul, stats.Gets);
+        Assert.Equal(0ul, stats.Sets);
+        Assert.Equal(0ul, stats.Entries);
+        Assert.False((await _client.GetAsync(new GetRequest { Namespace = ns, Prompt = "p", ExactOnly = true }, cancellationToken: Ct)).Hit);
+        await _client.SetAsync(new SetRequest { Namespace = ns, Prompt = "p", Response = "r" }, cancellationToken: Ct);
+        Assert.True((await _client.GetAsync(new GetRequest { Namespace = ns, Prompt = "p", ExactOnly = true }, cancellationToken: Ct)).Hit);
     }
 
     private static GetRequest WithAttributes(GetRequest request, int count)
@@ -215,9 +229,21 @@ public sealed class CacheServiceTests(ServerFixture fixture)
         Assert.True(body.RootElement.GetProperty("hit").GetBoolean());
         Assert.Equal("A cache keyed by meaning.", body.RootElement.GetProperty("matches")[0].GetProperty("response").GetString());
 
-        using HttpResponseMessage bad = await fixture.Http.PostAsJsonAsync(new Uri("/v1/get", UriKind.Relative), new { @namespace = ns, prompt = "x", minSimilarity = 7 }, Ct);
-        Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
-        Assert.Contains("min_similarity", await bad.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        // The engine's errors name fields as the JSON API spells them.
+        foreach ((object request, string route, string field) in new (object, string, string)[]
+        {
+            (new { @namespace = ns, prompt = "x", minSimilarity = 7 }, "get", "minSimilarity"),
+            (new { @namespace = ns, prompt = "x", topK = 100_000 }, "get", "topK"),
+            (new { @namespace = ns, prompt = "x", response = "r", ttlSeconds = 100_000_000 }, "set", "ttlSeconds"),
+            (new { @namespace = ns, messages = new[] { new { role = "system", content = "s" } } }, "get", "messages[0].role"),
+        })
+        {
+            using HttpResponseMessage bad = await fixture.Http.PostAsJsonAsync(new Uri("/v1/" + route, UriKind.Relative), request, Ct);
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
+            Google.Rpc.Status error = Errors.ParseJson(await bad.Content.ReadAsStringAsync(Ct));
+            Assert.Equal(field, Errors.Field(error));
+            Assert.StartsWith(field + ": ", error.Message, StringComparison.Ordinal);
+        }
 
         using HttpResponseMessage stats = await fixture.Http.GetAsync(new Uri($"/v1/stats?namespace={ns}", UriKind.Relative), Ct);
         using JsonDocument statsBody = JsonDocument.Parse(await stats.Content.ReadAsStringAsync(Ct));
@@ -225,15 +251,29 @@ public sealed class CacheServiceTests(ServerFixture fixture)
     }
 
     [Fact]
-    public async Task MetricsAreServedInThePrometheusFormat()
+    public async Task MetricsCountWhatWasServed()
     {
+        // Other tests run at the same time, so the counters are compared as at-least deltas.
+        Dictionary<string, double> before = Metrics.Parse(await fixture.Http.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct));
         string ns = NewNamespace();
         await _client.SetAsync(new SetRequest { Namespace = ns, Prompt = "metrics please", Response = "ok" }, cancellationToken: Ct);
-        await _client.GetAsync(new GetRequest { Namespace = ns, Prompt = "metrics, please" }, cancellationToken: Ct);
-        string metrics = await fixture.Http.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct);
-        Assert.Contains("# TYPE semcache_gets_total counter", metrics, StringComparison.Ordinal);
-        Assert.Contains("semcache_entries ", metrics, StringComparison.Ordinal);
-        Assert.Contains("semcache_stage_seconds_bucket{stage=\"embed\",le=\"+Inf\"}", metrics, StringComparison.Ordinal);
-        Assert.Contains("semcache_stage_seconds_count{stage=\"search\"}", metrics, StringComparison.Ordinal);
+        Assert.True((await _client.GetAsync(new GetRequest { Namespace = ns, Prompt = "metrics please" }, cancellationToken: Ct)).Matches[0].Exact);
+        Assert.False((await _client.GetAsync(new GetRequest { Namespace = ns, Prompt = "a question about something else entirely" }, cancellationToken: Ct)).Hit);
+        string text = await fixture.Http.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct);
+        Dictionary<string, double> after = Metrics.Parse(text);
+
+        Assert.Contains("# TYPE semcache_gets_total counter\n", text, StringComparison.Ordinal);
+        Assert.True(after["semcache_sets_total"] >= before["semcache_sets_total"] + 1);
+        Assert.True(after["semcache_gets_total{result=\"exact\"}"] >= before["semcache_gets_total{result=\"exact\"}"] + 1);
+        Assert.True(after["semcache_gets_total{result=\"miss\"}"] >= before["semcache_gets_total{result=\"miss\"}"] + 1);
+        Assert.True(after["semcache_entries"] >= 1);
+        Assert.True(after["semcache_embedding_texts_total"] >= before["semcache_embedding_texts_total"] + 2);
+        foreach (string stage in new[] { "get", "set", "exact_lookup", "embed", "search" })
+        {
+            string count = $"semcache_stage_seconds_count{{stage=\"{stage}\"}}";
+            Assert.True(after[count] >= before[count] + 1, stage);
+            Assert.Equal(after[count], after[$"semcache_stage_seconds_bucket{{stage=\"{stage}\",le=\"+Inf\"}}"]);
+            Assert.True(after[$"semcache_stage_seconds_sum{{stage=\"{stage}\"}}"] > 0, stage);
+        }
     }
 }

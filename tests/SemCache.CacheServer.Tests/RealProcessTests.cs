@@ -25,6 +25,27 @@ public sealed partial class RealProcessTests
                 var client = new SemanticCache.SemanticCacheClient(channel);
                 id = (await client.SetAsync(new SetRequest { Prompt = "Which port does SemCache use?", Response = "50051 by default." }, cancellationToken: Ct)).Id;
                 Assert.True((await client.GetAsync(new GetRequest { Prompt = "What port does SemCache use?" }, cancellationToken: Ct)).Hit);
+
+                // Over Kestrel's HTTP/2, a message over the limit is refused while the client is still sending it.
+                Grpc.Core.RpcException tooLarge = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => client.SetAsync(new SetRequest { Prompt = "big", Response = new string('r', 17 << 20) }, cancellationToken: Ct).ResponseAsync);
+                Assert.Equal(Grpc.Core.StatusCode.ResourceExhausted, tooLarge.StatusCode);
+                Assert.Contains("Server:MaxRequestBytes", tooLarge.Status.Detail, StringComparison.Ordinal);
+                Assert.True((await client.GetAsync(new GetRequest { Prompt = "Which port does SemCache use?" }, cancellationToken: Ct)).Hit);
+
+                // Over Kestrel's HTTP/1.1, a JSON body over the limit is 413 naming it, with and without Content-Length.
+                using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{server.HttpPort}") };
+                byte[] huge = System.Text.Encoding.UTF8.GetBytes($$"""{ "prompt": "p", "response": "{{new string('r', 31_000_000)}}" }""");
+                foreach (bool sized in new[] { true, false })
+                {
+                    using HttpContent content = sized ? new ByteArrayContent(huge) : new StreamContent(new UnseekableStream(huge));
+                    content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+                    using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/set") { Content = content };
+                    request.Headers.ExpectContinue = true;
+                    using HttpResponseMessage response = await http.SendAsync(request, Ct);
+                    Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+                    Assert.Contains("Server:MaxRequestBytes", await response.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+                }
+
                 Assert.Equal(0, await server.TerminateAsync());
                 Assert.Contains("final checkpoint", server.Output, StringComparison.Ordinal);
             }
@@ -112,18 +133,154 @@ public sealed partial class RealProcessTests
         }
     }
 
-    [Fact]
-    public async Task ABadOptionStopsStartUpWithOneClearLine()
+    // Each case: what is wrong, and the words the one line must hold (the option or path, the rule or the fix).
+    public static TheoryData<string, string[]> StartUpFailures => new()
     {
-        using var process = Process.Start(new ProcessStartInfo("dotnet", [ServerProcess.ServerDll, "--default-threshold", "2", "--port", "1"])
+        { "bad-threshold", ["Cache:DefaultThreshold", "2", "between -1 and 1"] },
+        { "bad-enum", ["Storage:Durability", "'bogus'", "Strict, Periodic, None"] },
+        { "bad-number", ["Server:Port", "'abc'"] },
+        { "many-bad", ["Cache:DefaultThreshold", "Storage:CommitInterval", "-00:00:01", "Embedding:MaxTokens", "Server:HttpPort"] },
+        { "unknown-key", ["Storage:CommitIntervl", "CommitInterval"] },
+        { "bad-host", ["Server:Host", "'nowhere'"] },
+        { "data-dir-is-a-file", ["Storage:DataDirectory", "is a file"] },
+        { "damaged-data-dir", ["Storage:DataDirectory", "cannot be recovered", "OnUnrecoverableData"] },
+        { "other-format", ["Storage:DataDirectory", "format=999"] },
+        { "port-in-use", ["Server:Port", "in use"] },
+        { "missing-model", ["Embedding:ModelPath", "/no/such/vocab.txt"] },
+        { "unknown-flag", ["--durabilty", "--durability"] },
+        { "unknown-section", ["--Storag:DataDirectory", "Storage"] },
+        { "broken-appsettings", ["appsettings.Broken", ".json"] },
+    };
+
+    [Theory]
+    [MemberData(nameof(StartUpFailures))]
+    public async Task AStartUpFailureIsOneClearLineAndExitCode1(string failure, string[] expected)
+    {
+        string data = Path.Combine(Path.GetTempPath(), "semcache-startup-test-" + Guid.NewGuid().ToString("N"));
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        string busyPort = ((IPEndPoint)listener.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string[] args = failure switch
         {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        })!;
-        string error = await process.StandardError.ReadToEndAsync(Ct);
-        await process.WaitForExitAsync(Ct);
-        Assert.Equal(1, process.ExitCode);
-        Assert.Contains("Cache:DefaultThreshold is 2", error, StringComparison.Ordinal);
+            "bad-threshold" => ["--default-threshold", "2"],
+            "bad-enum" => ["--durability", "bogus"],
+            "bad-number" => ["--port", "abc"],
+            "many-bad" => ["--default-threshold", "2", "--Storage:CommitInterval", "-00:00:01", "--Embedding:MaxTokens", "1", "--Server:HttpPort", "70000"],
+            "unknown-key" => ["--Storage:CommitIntervl", "00:00:01"],
+            "bad-host" => ["--host", "nowhere"],
+            "port-in-use" => ["--port", busyPort],
+            "missing-model" => ["--model", "/no/such/model.onnx", "--vocab", "/no/such/vocab.txt"],
+            "unknown-flag" => ["--durabilty", "strict"],
+            "unknown-section" => ["--Storag:DataDirectory", "/tmp"],
+            _ => [],
+        };
+        string? environment = null;
+        try
+        {
+            switch (failure)
+            {
+                case "data-dir-is-a-file":
+                    File.WriteAllText(data, "not a directory");
+                    break;
+                case "damaged-data-dir":
+                    Directory.CreateDirectory(Path.Combine(data, "kv"));
+                    File.WriteAllText(Path.Combine(data, "kv", "hlog.log.0"), "store data without its FORMAT file");
+                    break;
+                case "broken-appsettings":
+                    environment = "Broken" + Guid.NewGuid().ToString("N")[..8];
+                    File.WriteAllText(Path.Combine(AppContext.BaseDirectory, $"appsettings.{environment}.json"), "{ \"Server\": { \"Port\": 1 ");
+                    break;
+                case "other-format":
+                    Directory.CreateDirectory(data);
+                    File.WriteAllText(Path.Combine(data, "FORMAT"), "semcache-entry-store format=999\n");
+                    break;
+            }
+
+            (int exitCode, string stdout, string stderr) = await RunToExitAsync(data, environment, args);
+            Assert.Equal(1, exitCode);
+            string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith("semcache-server: ", line, StringComparison.Ordinal);
+            foreach (string words in expected)
+            {
+                Assert.Contains(words, line, StringComparison.Ordinal);
+            }
+
+            Assert.DoesNotContain("   at ", stdout + stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("Exception", stdout + stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
+
+            File.Delete(data);
+            if (environment is not null)
+            {
+                File.Delete(Path.Combine(AppContext.BaseDirectory, $"appsettings.{environment}.json"));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task VerboseStartUpFailuresShowTheStackTrace()
+    {
+        string data = Path.Combine(Path.GetTempPath(), "semcache-startup-test-" + Guid.NewGuid().ToString("N"));
+        File.WriteAllText(data, "not a directory");
+        try
+        {
+            (int exitCode, string stdout, string stderr) = await RunToExitAsync(data, null, "--verbose", "--durability", "bogus");
+            Assert.Equal(1, exitCode);
+            Assert.StartsWith("semcache-server: ", stderr, StringComparison.Ordinal);
+            Assert.Contains("Storage:Durability", stderr, StringComparison.Ordinal);
+            Assert.Contains("   at ", stdout + stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(data);
+        }
+    }
+
+    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunToExitAsync(string dataDirectory, string? environment, params string[] args)
+    {
+        // Ports of their own, so that only the failure under test can stop the start (a later flag wins).
+        string[] all = [ServerProcess.ServerDll, "--data-dir", dataDirectory, "--port", FreePort(), "--http-port", FreePort(), .. args];
+        var start = new ProcessStartInfo("dotnet", all) { RedirectStandardError = true, RedirectStandardOutput = true };
+        if (environment is not null)
+        {
+            start.Environment["DOTNET_ENVIRONMENT"] = environment;
+        }
+
+        using var process = Process.Start(start)!;
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync(Ct);
+        Task<string> stderr = process.StandardError.ReadToEndAsync(Ct);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(120));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill();
+            throw;
+        }
+
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    private static string FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>A stream of unknown length, so that HttpClient sends it chunked.</summary>
+    private sealed class UnseekableStream(byte[] data) : MemoryStream(data, writable: false)
+    {
+        public override bool CanSeek => false;
     }
 
     private sealed partial class ServerProcess : IDisposable
@@ -131,15 +288,18 @@ public sealed partial class RealProcessTests
         private readonly Process _process;
         private readonly System.Text.StringBuilder _output = new();
 
-        private ServerProcess(Process process, int port)
+        private ServerProcess(Process process, int port, int httpPort)
         {
             _process = process;
             Port = port;
+            HttpPort = httpPort;
         }
 
         public static string ServerDll => Path.Combine(AppContext.BaseDirectory, "semcache-server.dll");
 
         public int Port { get; }
+
+        public int HttpPort { get; }
 
         public string Output
         {
@@ -161,7 +321,7 @@ public sealed partial class RealProcessTests
                 RedirectStandardError = true,
             };
             var process = Process.Start(info)!;
-            var server = new ServerProcess(process, port);
+            var server = new ServerProcess(process, port, httpPort);
             process.OutputDataReceived += (_, e) => server.Append(e.Data);
             process.ErrorDataReceived += (_, e) => server.Append(e.Data);
             process.BeginOutputReadLine();

@@ -18,13 +18,17 @@ public sealed class ServerFixture : IAsyncDisposable
         DataDirectory = Path.Combine(Path.GetTempPath(), "semcache-server-test-" + Guid.NewGuid().ToString("N"));
         _app = SemCacheServer.Build(["--data-dir", DataDirectory], builder => builder.WebHost.UseTestServer());
         _app.StartAsync().GetAwaiter().GetResult();
-        Channel = GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions { HttpHandler = _app.GetTestServer().CreateHandler() });
+        Handler = _app.GetTestServer().CreateHandler();
+        Channel = GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions { HttpHandler = Handler });
         Http = _app.GetTestServer().CreateClient();
     }
 
     public string DataDirectory { get; }
 
     public GrpcChannel Channel { get; }
+
+    /// <summary>The in-process server's handler, for hand-built HTTP/2 requests (clients made on it must not dispose it).</summary>
+    public HttpMessageHandler Handler { get; }
 
     public HttpClient Http { get; }
 

@@ -1,24 +1,37 @@
 using Google.Protobuf.Collections;
-using Google.Rpc;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using SemCache.Cache;
+using SemCache.CacheServer.Requests;
 using SemCache.Embedding;
 using SemCache.Protocol.V1;
 using ProtoChatMessage = SemCache.Protocol.V1.ChatMessage;
 using ProtoSemanticLayer = SemCache.Protocol.V1.SemanticLayer;
-using Status = Google.Rpc.Status;
 
 namespace SemCache.CacheServer.Services;
 
 /// <summary>Maps the SemanticCache contract onto the engine: messages in and out, errors to statuses. No cache logic.</summary>
-internal sealed class SemanticCacheService(CacheEngineHost host, TextEmbedder embedder, IOptions<ServerOptions> options) : SemanticCache.SemanticCacheBase
+/// <remarks>
+/// Bound through <see cref="SemanticCacheBinding"/>, so that malformed request bytes get INVALID_ARGUMENT naming the
+/// field. grpc-dotnet binds a method only where the bind method's service type declares it virtually, so this class
+/// declares the contract's methods itself instead of overriding the generated base; a method missing here fails
+/// start-up ("Could not find 'X'"), which every server test would show.
+/// </remarks>
+[BindServiceMethod(typeof(SemanticCacheBinding), nameof(SemanticCacheBinding.BindService))]
+#pragma warning disable CA1852 // not sealed: grpc-dotnet requires the handlers to be virtual members of this type
+internal class SemanticCacheService(CacheEngineHost host, TextEmbedder embedder, IOptions<ServerOptions> options)
+#pragma warning restore CA1852
 {
     private readonly ServerOptions _options = options.Value;
 
-    public override async Task<GetResponse> Get(GetRequest request, ServerCallContext context)
+    // Kestrel takes calls only once the engine is open and drains them before it closes; should one still come
+    // between, it is UNAVAILABLE (retry), not UNKNOWN.
+    private SemanticCacheEngine Engine => host.OpenEngine
+        ?? throw RequestErrors.ToRpcException(StatusCode.Unavailable, RequestErrors.WholeRequest, "the cache is starting or stopping; retry shortly");
+
+    public virtual async Task<GetResponse> Get(GetRequest request, ServerCallContext context)
     {
-        CacheGetResult result = await Run(() => host.Engine.GetAsync(new CacheGetRequest
+        CacheGetResult result = await Run(() => Engine.GetAsync(new CacheGetRequest
         {
             Namespace = request.Namespace,
             Prompt = request.Prompt,
@@ -72,13 +85,13 @@ internal sealed class SemanticCacheService(CacheEngineHost host, TextEmbedder em
         return response;
     }
 
-    public override async Task<SetResponse> Set(SetRequest request, ServerCallContext context)
+    public virtual async Task<SetResponse> Set(SetRequest request, ServerCallContext context)
     {
-        CacheSetResult result = await Run(() => host.Engine.SetAsync(ToSet(request), context.CancellationToken)).ConfigureAwait(false);
+        CacheSetResult result = await Run(() => Engine.SetAsync(ToSet(request), context.CancellationToken)).ConfigureAwait(false);
         return ToResponse(result);
     }
 
-    public override async Task<SetManyResponse> SetMany(SetManyRequest request, ServerCallContext context)
+    public virtual async Task<SetManyResponse> SetMany(SetManyRequest request, ServerCallContext context)
     {
         var requests = new CacheSetRequest[request.Entries.Count];
         for (int i = 0; i < requests.Length; i++)
@@ -86,7 +99,7 @@ internal sealed class SemanticCacheService(CacheEngineHost host, TextEmbedder em
             requests[i] = ToSet(request.Entries[i]);
         }
 
-        IReadOnlyList<CacheSetResult> results = await Run(() => host.Engine.SetManyAsync(requests, context.CancellationToken)).ConfigureAwait(false);
+        IReadOnlyList<CacheSetResult> results = await Run(() => Engine.SetManyAsync(requests, context.CancellationToken)).ConfigureAwait(false);
         var response = new SetManyResponse();
         foreach (CacheSetResult result in results)
         {
@@ -96,9 +109,9 @@ internal sealed class SemanticCacheService(CacheEngineHost host, TextEmbedder em
         return response;
     }
 
-    public override async Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context)
+    public virtual async Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context)
     {
-        long deleted = await Run(() => host.Engine.DeleteAsync(new CacheDeleteRequest
+        long deleted = await Run(() => Engine.DeleteAsync(new CacheDeleteRequest
         {
             Namespace = request.Namespace,
             Id = request.Id,
@@ -109,12 +122,12 @@ internal sealed class SemanticCacheService(CacheEngineHost host, TextEmbedder em
         return new DeleteResponse { Deleted = (ulong)deleted };
     }
 
-    public override Task<StatsResponse> Stats(StatsRequest request, ServerCallContext context)
+    public virtual Task<StatsResponse> Stats(StatsRequest request, ServerCallContext context)
     {
         CacheStatistics stats;
         try
         {
-            stats = host.Engine.GetStatistics(request.Namespace);
+            stats = Engine.GetStatistics(request.Namespace);
         }
         catch (CacheRequestException e)
         {
@@ -137,7 +150,7 @@ internal sealed class SemanticCacheService(CacheEngineHost host, TextEmbedder em
         });
     }
 
-    public override async Task<EmbedResponse> Embed(EmbedRequest request, ServerCallContext context)
+    public virtual async Task<EmbedResponse> Embed(EmbedRequest request, ServerCallContext context)
     {
         if (request.Texts.Count == 0)
         {
@@ -226,23 +239,15 @@ internal sealed class SemanticCacheService(CacheEngineHost host, TextEmbedder em
     }
 
     /// <summary>The engine's rejection as a rich gRPC status: the code, a message, and a BadRequest naming the field.</summary>
-    internal static RpcException ToRpcException(CacheRequestException e)
-    {
-        var status = new Status
-        {
-            Code = (int)(e.Kind switch
+    internal static RpcException ToRpcException(CacheRequestException e) =>
+        RequestErrors.ToRpcException(
+            e.Kind switch
             {
-                CacheErrorKind.ResourceExhausted => Code.ResourceExhausted,
-                CacheErrorKind.FailedPrecondition => Code.FailedPrecondition,
-                CacheErrorKind.Unavailable => Code.Unavailable,
-                _ => Code.InvalidArgument,
-            }),
-            Message = e.Message,
-        };
-        status.Details.Add(Google.Protobuf.WellKnownTypes.Any.Pack(new BadRequest
-        {
-            FieldViolations = { new BadRequest.Types.FieldViolation { Field = e.Field, Description = e.Reason } },
-        }));
-        return status.ToRpcException();
-    }
+                CacheErrorKind.ResourceExhausted => StatusCode.ResourceExhausted,
+                CacheErrorKind.FailedPrecondition => StatusCode.FailedPrecondition,
+                CacheErrorKind.Unavailable => StatusCode.Unavailable,
+                _ => StatusCode.InvalidArgument,
+            },
+            e.Field,
+            e.Reason);
 }
