@@ -79,7 +79,7 @@ internal sealed partial class CacheEngineHost(
     /// <summary>Whether the engine can take writes now, and why not; read by <see cref="WritesHealthCheck"/>.</summary>
     // TODO(engine): once SemanticCacheEngine.Health (CacheHealth: Writable, Reason) exists, the engine line becomes
     // `CacheHealth health = engine.Health; return (health.Writable, health.Reason);`.
-    public (bool Writable, string? Reason) Writability() => _engine is null ? (false, "the cache is starting") : (true, null);
+    public (bool Writable, string? Reason) Writability() => _engine is null ? (false, "the cache is starting") : (_engine.Health.Writable, _engine.Health.Reason);
 
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
         Task.FromResult(_engine is null ? HealthCheckResult.Unhealthy("starting") : HealthCheckResult.Healthy());
