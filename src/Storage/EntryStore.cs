@@ -42,6 +42,7 @@ public sealed class EntryStore : IAsyncDisposable
     private const int KvSegmentSizeBits = 28;
     private const byte OpSet = 1;
     private const byte OpDelete = 2;
+    private const byte OpProbe = 3; // written by the health retry to test the device; replay ignores it
     private const int OpHeaderSize = 9; // op byte + log sequence number: replay detects a hole in the log by a gap in the numbers
 
     private readonly EntryStoreOptions _options;
@@ -61,6 +62,8 @@ public sealed class EntryStore : IAsyncDisposable
     private readonly Random _sampler = new(0x5E5C);
     private readonly List<CheckpointManifest> _retained = [];
     private readonly List<Task> _background = [];
+    private readonly StoreHealthMonitor _health;
+    private readonly SemaphoreSlim _unhealthySignal = new(0, int.MaxValue);
 
     private FasterKV<SpanByte, SpanByte>? _kv;
     private IDevice? _kvDevice;
@@ -91,6 +94,7 @@ public sealed class EntryStore : IAsyncDisposable
     private int _expectedBatch = 1;
     private int _commitInFlight;
     private long _corruptRecords;
+    private bool _upgradedSnapshot;
 
     private EntryStore(EntryStoreOptions options, IEntryStoreObserver? observer, ILogger? logger, TimeProvider? timeProvider)
     {
@@ -103,6 +107,7 @@ public sealed class EntryStore : IAsyncDisposable
         _kvCheckpointDirectory = Path.Combine(root, "kv-checkpoints");
         _walDirectory = Path.Combine(root, "wal");
         _checkpointDirectory = Path.Combine(root, "checkpoints");
+        _health = new StoreHealthMonitor(root);
         Recovery = new RecoveryReport();
     }
 
@@ -121,27 +126,26 @@ public sealed class EntryStore : IAsyncDisposable
         return EntryRecord.NamespaceHash(ns);
     }
 
-    /// <summary>Number of live entries in one namespace (a scan of the in-memory directory: for statistics, not hot paths).</summary>
+    /// <summary>Number of live entries in one namespace: O(1), from a per-namespace count the directory keeps; takes no lock.</summary>
     /// <param name="ns">The namespace.</param>
     /// <returns>Its entry count.</returns>
-    public long CountInNamespace(string ns)
-    {
-        var hash = NamespaceHashOf(ns);
-        lock (_writeLock)
-        {
-            var directory = _directory;
-            long count = 0;
-            for (var slot = 0; slot < directory.Count; slot++)
-            {
-                if (directory[slot].NamespaceHash == hash)
-                {
-                    count++;
-                }
-            }
+    public long CountInNamespace(string ns) => Volatile.Read(ref _directory).CountInNamespace(NamespaceHashOf(ns));
 
-            return count;
-        }
+    /// <summary>
+    /// Serialized size of an entry as the store would write it (what <see cref="EntryStoreOptions.MaxEntryBytes"/>
+    /// limits), so a caller can check before it does expensive work.
+    /// </summary>
+    /// <param name="key">Its exact key.</param>
+    /// <param name="entry">The entry.</param>
+    /// <returns>Bytes.</returns>
+    public static int MeasureEntry(ExactKey key, CacheEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        return EntryRecord.Measure(entry, key);
     }
+
+    /// <summary>Whether the store takes writes now; turns not writable on a failed commit and back once a retried commit succeeds.</summary>
+    public StoreHealth Health => _health.Current;
 
     /// <summary>Serialized bytes of the live entries (what <see cref="EntryStoreOptions.MaxBytes"/> limits).</summary>
     public long Bytes => Volatile.Read(ref _directory).Bytes;
@@ -195,56 +199,25 @@ public sealed class EntryStore : IAsyncDisposable
     /// <param name="ttl">Time to live; <see cref="EntryStoreOptions.DefaultTtl"/> when null, clamped to <see cref="EntryStoreOptions.MaxTtl"/>.</param>
     /// <param name="cancellationToken">Cancels waiting for durability (the entry is stored either way).</param>
     /// <returns>The assigned id and times, and the replaced id if any.</returns>
+    /// <exception cref="EntryTooLargeException">The entry serializes to more than <see cref="EntryStoreOptions.MaxEntryBytes"/>.</exception>
+    /// <exception cref="StoreUnavailableException">The store cannot make writes durable now (see <see cref="Health"/>).</exception>
     public ValueTask<SetResult> SetAsync(ExactKey key, CacheEntry entry, TimeSpan? ttl = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        ValidateEntry(key, entry, ttl);
+        var size = ValidateEntry(key, entry, ttl, 0);
         var nowMs = NowMs();
-        var ttlMs = (long)Math.Min((ttl ?? _options.DefaultTtl).TotalMilliseconds, _options.MaxTtl.TotalMilliseconds);
-        var size = EntryRecord.Measure(entry, key);
-        if (size > _options.MaxEntryBytes)
-        {
-            throw new ArgumentException($"The entry serializes to {size} bytes, more than MaxEntryBytes ({_options.MaxEntryBytes}).", nameof(entry));
-        }
-
-        var exactHash = key.Hash();
-        var namespaceHash = EntryRecord.NamespaceHash(entry.Namespace);
         var buffer = ArrayPool<byte>.Shared.Rent(size + OpHeaderSize);
         RemovedBuffer removed = default;
         SetResult result;
         long walEnd;
         try
         {
-            var id = (ulong)Interlocked.Increment(ref _lastId);
-            buffer[0] = OpSet;
-            var record = buffer.AsSpan(OpHeaderSize, size);
-            EntryRecord.Write(record, entry, key, id, nowMs, nowMs + ttlMs);
+            var prepared = Prepare(buffer, 0, key, entry, ttl, size, nowMs);
             lock (_writeLock)
             {
-                ObjectDisposedException.ThrowIf(_closing, this);
-                BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(1), ++_lastLsn);
-                _wal?.Enqueue(buffer.AsSpan(0, size + OpHeaderSize));
-                var meta = new EntryMeta
-                {
-                    Id = id,
-                    ExactHash = exactHash,
-                    Partition = key.Partition,
-                    NamespaceHash = namespaceHash,
-                    CreatedMs = nowMs,
-                    ExpiresMs = nowMs + ttlMs,
-                    TtlMs = ttlMs,
-                    LastHitMs = nowMs,
-                    Bytes = size,
-                };
-                var replaced = ApplySet(record, meta);
-                if (replaced is not null)
-                {
-                    removed.Add(new RemovedEntry(replaced.Id, replaced.Partition, RemovalReason.Replaced, replaced.NamespaceHash));
-                }
-
-                EvictIfNeeded(meta, ref removed);
+                ThrowIfNotWritable();
+                result = AppendLocked(buffer, prepared, ref removed);
                 walEnd = _wal?.TailAddress ?? 0;
-                result = new SetResult(id, nowMs, nowMs + ttlMs, replaced?.Id);
             }
         }
         finally
@@ -252,65 +225,211 @@ public sealed class EntryStore : IAsyncDisposable
             ArrayPool<byte>.Shared.Return(buffer);
         }
 
+        CountSet(result);
+        Notify(ref removed);
+        var durable = WaitForDurabilityAsync(walEnd, cancellationToken);
+        if (!durable.IsCompletedSuccessfully)
+        {
+            return AwaitDurable(durable, result);
+        }
+
+        return new ValueTask<SetResult>(result);
+
+        static async ValueTask<SetResult> AwaitDurable(ValueTask durable, SetResult result)
+        {
+            await durable.ConfigureAwait(false);
+            return result;
+        }
+    }
+
+    /// <summary>
+    /// Stores several entries atomically with respect to validation: every entry is checked first (key, fingerprint and
+    /// attribute limits, time to live, serialized size) and nothing is written if one fails. Then all are appended under
+    /// one acquisition of the write lock, in order, and in <see cref="DurabilityMode.Strict"/> the call waits for one
+    /// group commit covering all of them. A crash can still keep a prefix of the batch (the log is replayed in order).
+    /// </summary>
+    /// <param name="writes">The entries, with their keys and times to live.</param>
+    /// <param name="cancellationToken">Cancels waiting for durability (the entries are stored either way).</param>
+    /// <returns>One result per write, in order.</returns>
+    /// <exception cref="EntryTooLargeException">An entry is too large; <see cref="EntryTooLargeException.Index"/> says which.</exception>
+    /// <exception cref="StoreUnavailableException">The store cannot make writes durable now (see <see cref="Health"/>).</exception>
+    public async Task<IReadOnlyList<SetResult>> SetManyAsync(IReadOnlyList<EntryWrite> writes, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(writes);
+        if (writes.Count == 0)
+        {
+            return [];
+        }
+
+        var sizes = new int[writes.Count];
+        long total = 0;
+        for (var i = 0; i < writes.Count; i++)
+        {
+            var write = writes[i];
+            if (write.Entry is null)
+            {
+                throw new ArgumentException($"Write {i} has no entry; nothing was written.", nameof(writes));
+            }
+
+            sizes[i] = ValidateEntry(write.Key, write.Entry, write.Ttl, i);
+            total += sizes[i] + OpHeaderSize;
+        }
+
+        if (total > Array.MaxLength)
+        {
+            throw new ArgumentException($"The batch serializes to {total} bytes; split it. Nothing was written.", nameof(writes));
+        }
+
+        var nowMs = NowMs();
+        var buffer = ArrayPool<byte>.Shared.Rent((int)total);
+        var prepared = new PreparedSet[writes.Count];
+        var results = new SetResult[writes.Count];
+        RemovedBuffer removed = default;
+        long walEnd;
+        try
+        {
+            var offset = 0;
+            for (var i = 0; i < writes.Count; i++)
+            {
+                prepared[i] = Prepare(buffer, offset, writes[i].Key, writes[i].Entry, writes[i].Ttl, sizes[i], nowMs);
+                offset += sizes[i] + OpHeaderSize;
+            }
+
+            lock (_writeLock)
+            {
+                ThrowIfNotWritable();
+                for (var i = 0; i < prepared.Length; i++)
+                {
+                    results[i] = AppendLocked(buffer, prepared[i], ref removed);
+                }
+
+                walEnd = _wal?.TailAddress ?? 0;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        foreach (var result in results)
+        {
+            CountSet(result);
+        }
+
+        Notify(ref removed);
+        await WaitForDurabilityAsync(walEnd, cancellationToken).ConfigureAwait(false);
+        return results;
+    }
+
+    /// <summary>A Set serialized outside the lock: its record lies at <see cref="Offset"/> in the shared buffer.</summary>
+    private readonly record struct PreparedSet(int Offset, int Size, EntryMeta Meta);
+
+    /// <summary>Assigns the id and times and serializes the record (op header left for the LSN under the lock).</summary>
+    private PreparedSet Prepare(byte[] buffer, int offset, in ExactKey key, CacheEntry entry, TimeSpan? ttl, int size, long nowMs)
+    {
+        var ttlMs = (long)Math.Min((ttl ?? _options.DefaultTtl).TotalMilliseconds, _options.MaxTtl.TotalMilliseconds);
+        var id = (ulong)Interlocked.Increment(ref _lastId);
+        buffer[offset] = OpSet;
+        EntryRecord.Write(buffer.AsSpan(offset + OpHeaderSize, size), entry, key, id, nowMs, nowMs + ttlMs);
+        var meta = new EntryMeta
+        {
+            Id = id,
+            ExactHash = key.Hash(),
+            Partition = key.Partition,
+            NamespaceHash = EntryRecord.NamespaceHash(entry.Namespace),
+            CreatedMs = nowMs,
+            ExpiresMs = nowMs + ttlMs,
+            TtlMs = ttlMs,
+            LastHitMs = nowMs,
+            Bytes = size,
+            VectorDimension = entry.Vector.Length,
+        };
+        return new PreparedSet(offset, size, meta);
+    }
+
+    /// <summary>Logs and applies one prepared Set (write lock held).</summary>
+    private SetResult AppendLocked(byte[] buffer, in PreparedSet set, ref RemovedBuffer removed)
+    {
+        var op = buffer.AsSpan(set.Offset, set.Size + OpHeaderSize);
+        BinaryPrimitives.WriteInt64LittleEndian(op[1..], ++_lastLsn);
+        _wal?.Enqueue(op);
+        var meta = set.Meta;
+        var replaced = ApplySet(op[OpHeaderSize..], meta);
+        if (replaced is not null)
+        {
+            removed.Add(Removal(replaced, RemovalReason.Replaced));
+        }
+
+        EvictIfNeeded(meta, ref removed);
+        return new SetResult(meta.Id, meta.CreatedMs, meta.ExpiresMs, replaced?.Id);
+    }
+
+    private void CountSet(in SetResult result)
+    {
         Interlocked.Increment(ref _sets);
         if (result.Replaced)
         {
             Interlocked.Increment(ref _replacements);
         }
+    }
 
-        Notify(ref removed);
+    private static RemovedEntry Removal(EntryMeta meta, RemovalReason reason) =>
+        new(meta.Id, meta.Partition, reason, meta.NamespaceHash, meta.VectorDimension);
+
+    /// <summary>Waits until a write up to <paramref name="walEnd"/> is durable as the mode promises.</summary>
+    private ValueTask WaitForDurabilityAsync(long walEnd, CancellationToken cancellationToken)
+    {
         if (_options.Durability == DurabilityMode.Periodic && _wal is { } wal)
         {
             // Backpressure: the commit issued one interval ago covering this address has not completed yet.
             var behind = Volatile.Read(ref _periodicBackpressureAddress);
             if (wal.CommittedUntilAddress < behind)
             {
-                var commit = wal.WaitForCommitAsync(behind, 0, cancellationToken);
-                if (!commit.IsCompletedSuccessfully)
-                {
-                    return AwaitCommit(commit, result);
-                }
+                return _health.ObserveAsync(wal.WaitForCommitAsync(behind, 0, cancellationToken), behind);
             }
-        }
-        else if (_options.Durability == DurabilityMode.Strict)
-        {
-            var commit = WaitForCommitAsync(walEnd, cancellationToken);
-            if (!commit.IsCompletedSuccessfully)
-            {
-                return AwaitCommit(commit, result);
-            }
+
+            return default;
         }
 
-        return new ValueTask<SetResult>(result);
-
-        static async ValueTask<SetResult> AwaitCommit(ValueTask commit, SetResult result)
+        if (_options.Durability == DurabilityMode.Strict && _wal is not null)
         {
-            await commit.ConfigureAwait(false);
-            return result;
+            return _health.ObserveAsync(WaitForCommitAsync(walEnd, cancellationToken), walEnd);
         }
+
+        return default;
     }
 
-    private static void ValidateEntry(in ExactKey key, CacheEntry entry, TimeSpan? ttl)
+    /// <summary>Checks an entry against every limit; returns its serialized size.</summary>
+    private int ValidateEntry(in ExactKey key, CacheEntry entry, TimeSpan? ttl, int index)
     {
+        ArgumentNullException.ThrowIfNull(entry);
         if (key.Text.Length > ExactKey.MaxTextBytes)
         {
-            throw new ArgumentException($"The exact key is {key.Text.Length} bytes; at most {ExactKey.MaxTextBytes} are allowed.", nameof(key));
+            throw new ArgumentException($"Entry {index}: the exact key is {key.Text.Length} bytes; at most {ExactKey.MaxTextBytes} are allowed. Nothing was written.", nameof(key));
         }
 
         if (entry.ContextFingerprint.Length > 255)
         {
-            throw new ArgumentException($"ContextFingerprint is {entry.ContextFingerprint.Length} bytes; at most 255 are allowed.", nameof(entry));
+            throw new ArgumentException($"Entry {index}: ContextFingerprint is {entry.ContextFingerprint.Length} bytes; at most 255 are allowed. Nothing was written.", nameof(entry));
         }
 
         if (entry.Attributes.Count > ushort.MaxValue)
         {
-            throw new ArgumentException($"The entry has {entry.Attributes.Count} attributes; at most {ushort.MaxValue} are allowed.", nameof(entry));
+            throw new ArgumentException($"Entry {index} has {entry.Attributes.Count} attributes; at most {ushort.MaxValue} are allowed. Nothing was written.", nameof(entry));
         }
 
         if (ttl is { } t && t <= TimeSpan.Zero)
         {
-            throw new ArgumentOutOfRangeException(nameof(ttl), t, "A time to live must be positive.");
+            throw new ArgumentOutOfRangeException(nameof(ttl), t, $"Entry {index}: a time to live must be positive. Nothing was written.");
         }
+
+        var size = EntryRecord.Measure(entry, key);
+        if (size > _options.MaxEntryBytes)
+        {
+            throw new EntryTooLargeException(index, size, _options.MaxEntryBytes);
+        }
+
+        return size;
     }
 
     /// <summary>Deletes an entry by id.</summary>
@@ -323,7 +442,7 @@ public sealed class EntryStore : IAsyncDisposable
         long walEnd;
         lock (_writeLock)
         {
-            ObjectDisposedException.ThrowIf(_closing, this);
+            ThrowIfNotWritable();
             if (!_directory.TryGetById(id, out var meta))
             {
                 return false;
@@ -335,11 +454,7 @@ public sealed class EntryStore : IAsyncDisposable
 
         Interlocked.Increment(ref _deletes);
         Notify(ref removed);
-        if (_options.Durability == DurabilityMode.Strict)
-        {
-            await WaitForCommitAsync(walEnd, cancellationToken).ConfigureAwait(false);
-        }
-
+        await WaitForDurabilityAsync(walEnd, cancellationToken).ConfigureAwait(false);
         return true;
     }
 
@@ -366,7 +481,7 @@ public sealed class EntryStore : IAsyncDisposable
         long walEnd;
         lock (_writeLock)
         {
-            ObjectDisposedException.ThrowIf(_closing, this);
+            ThrowIfNotWritable();
             for (var slot = _directory.Count - 1; slot >= 0; slot--)
             {
                 var meta = _directory[slot];
@@ -382,9 +497,9 @@ public sealed class EntryStore : IAsyncDisposable
         var count = removed.Count;
         Interlocked.Add(ref _deletes, count);
         Notify(ref removed);
-        if (count > 0 && _options.Durability == DurabilityMode.Strict)
+        if (count > 0)
         {
-            await WaitForCommitAsync(walEnd, cancellationToken).ConfigureAwait(false);
+            await WaitForDurabilityAsync(walEnd, cancellationToken).ConfigureAwait(false);
         }
 
         return count;
@@ -479,7 +594,7 @@ public sealed class EntryStore : IAsyncDisposable
 
         DeleteRecord(meta.Id);
         _directory.Remove(meta);
-        removed.Add(new RemovedEntry(meta.Id, meta.Partition, reason, meta.NamespaceHash));
+        removed.Add(Removal(meta, reason));
     }
 
     private void EvictIfNeeded(EntryMeta justAdded, ref RemovedBuffer removed)
@@ -790,6 +905,43 @@ public sealed class EntryStore : IAsyncDisposable
         return new LiveEntry(id, meta.Partition, EntryRecord.ReadVector(record));
     }
 
+    /// <summary>
+    /// Enumerates the live entries as the in-memory directory knows them, without reading a record: ids, partitions,
+    /// namespace hashes and vector dimensions. The list of entries is copied under the write lock (a memory copy of one
+    /// reference per entry, so writers wait only for that), then read outside it; entries added or removed during the
+    /// enumeration may or may not appear.
+    /// </summary>
+    /// <returns>The live entries.</returns>
+    public IEnumerable<LiveEntryInfo> EnumerateLiveIds()
+    {
+        EntryMeta[] copy;
+        int count;
+        lock (_writeLock)
+        {
+            count = _directory.Count;
+            copy = ArrayPool<EntryMeta>.Shared.Rent(Math.Max(count, 1));
+            _directory.CopySlots(copy);
+        }
+
+        return Enumerate(copy, count);
+
+        static IEnumerable<LiveEntryInfo> Enumerate(EntryMeta[] copy, int count)
+        {
+            try
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    var meta = copy[i];
+                    yield return new LiveEntryInfo(meta.Id, meta.Partition, meta.NamespaceHash, meta.VectorDimension);
+                }
+            }
+            finally
+            {
+                ArrayPool<EntryMeta>.Shared.Return(copy, clearArray: true);
+            }
+        }
+    }
+
     /// <summary>Current counters.</summary>
     /// <returns>A snapshot of the statistics.</returns>
     public EntryStoreStatistics GetStatistics()
@@ -871,7 +1023,7 @@ public sealed class EntryStore : IAsyncDisposable
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not ObjectDisposedException)
         {
-            Log.BackgroundFailure(_logger, ex, "group commit");
+            OnCommitFailed(ex, wal);
         }
         finally
         {
@@ -945,10 +1097,11 @@ public sealed class EntryStore : IAsyncDisposable
             {
                 Volatile.Write(ref _periodicBackpressureAddress, previousTarget);
                 var target = wal.TailAddress;
-                if (wal.CommittedUntilAddress < target)
+                if (wal.CommittedUntilAddress < target && _health.Writable)
                 {
                     wal.Commit(spinWait: false);
                     Interlocked.Increment(ref _walCommits);
+                    _ = ObservePeriodicCommitAsync(wal, target);
                 }
 
                 previousTarget = target;
@@ -963,6 +1116,110 @@ public sealed class EntryStore : IAsyncDisposable
         }
     }
 
+    /// <summary>Periodic mode acknowledges before the commit, so a failed commit is noticed here and stops acknowledgements.</summary>
+    private async Task ObservePeriodicCommitAsync(FasterLog wal, long target)
+    {
+        try
+        {
+            await wal.WaitForCommitAsync(target, 0, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not ObjectDisposedException)
+        {
+            OnCommitFailed(ex, wal);
+        }
+    }
+
+    private void ThrowIfNotWritable()
+    {
+        ObjectDisposedException.ThrowIf(_closing, this);
+        _health.ThrowIfUnavailable();
+    }
+
+    /// <summary>A commit failed: refuse writes from now on and start the retry loop.</summary>
+    private void OnCommitFailed(Exception failure, FasterLog wal)
+    {
+        var wasWritable = _health.Writable;
+        var state = _health.MarkFailed(failure, wal.CommittedUntilAddress, wal.TailAddress);
+        if (wasWritable)
+        {
+            Log.Unwritable(_logger, failure, state.Reason!);
+            _unhealthySignal.Release();
+        }
+    }
+
+    /// <summary>How often a store that cannot write retries a commit.</summary>
+    internal TimeSpan HealthRetryInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// While the store is not writable, appends a probe record and commits it every <see cref="HealthRetryInterval"/>;
+    /// the first commit that succeeds makes the store writable again and schedules a checkpoint, so that recovery need
+    /// not replay across the failed range.
+    /// </summary>
+    private async Task HealthRetryLoopAsync(CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await _unhealthySignal.WaitAsync(stopping).ConfigureAwait(false);
+                while (!_health.Writable)
+                {
+                    await Task.Delay(HealthRetryInterval, stopping).ConfigureAwait(false);
+                    if (await TryProbeCommitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false))
+                    {
+                        _health.MarkHealthy();
+                        Log.WritableAgain(_logger, _options.DataDirectory);
+                        _ = Task.Run(() => CheckpointAsync(stopping), CancellationToken.None).ContinueWith(
+                            t => Log.BackgroundFailure(_logger, t.Exception!, "checkpoint after the store became writable again"),
+                            CancellationToken.None,
+                            TaskContinuationOptions.OnlyOnFaulted,
+                            TaskScheduler.Default);
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                Log.BackgroundFailure(_logger, ex, "health retry");
+            }
+        }
+    }
+
+    /// <summary>Appends a probe record and waits for its commit; true when the device took it.</summary>
+    private async Task<bool> TryProbeCommitAsync(TimeSpan timeout)
+    {
+        var wal = _wal;
+        if (wal is null)
+        {
+            return true;
+        }
+
+        long target;
+        lock (_writeLock)
+        {
+            Span<byte> probe = stackalloc byte[OpHeaderSize];
+            probe.Clear();
+            probe[0] = OpProbe;
+            wal.Enqueue(probe);
+            target = wal.TailAddress;
+        }
+
+        try
+        {
+            wal.Commit(spinWait: false);
+            await wal.WaitForCommitAsync(target, 0, CancellationToken.None).AsTask().WaitAsync(timeout).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not ObjectDisposedException)
+        {
+            _health.MarkFailed(ex, target, target);
+            return false;
+        }
+    }
+
     private async Task CheckpointLoopAsync(CancellationToken stopping)
     {
         using var timer = new PeriodicTimer(_options.CheckpointInterval);
@@ -973,6 +1230,12 @@ public sealed class EntryStore : IAsyncDisposable
                 if (!await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
                 {
                     break;
+                }
+
+                if (!_health.Writable)
+                {
+                    // A checkpoint writes the hybrid log; on a full disk FASTER's flush would fail and never finish.
+                    continue;
                 }
 
                 if (_options.LogCompactionRatio > 0)
@@ -1311,7 +1574,7 @@ public sealed class EntryStore : IAsyncDisposable
 
         evicted.CopyTo(removedEntries);
 
-        var changed = replayed > 0 || expired > 0 || evicted.Count > 0 || fellBack;
+        var changed = replayed > 0 || expired > 0 || evicted.Count > 0 || fellBack || _upgradedSnapshot;
         evicted.Dispose();
         if (changed)
         {
@@ -1460,7 +1723,7 @@ public sealed class EntryStore : IAsyncDisposable
     {
         Directory.CreateDirectory(_kvDirectory);
         Directory.CreateDirectory(_kvCheckpointDirectory);
-        _kvDevice = Devices.CreateLogDevice(Path.Combine(_kvDirectory, "hlog.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
+        _kvDevice = CreateDevice(Path.Combine(_kvDirectory, "hlog.log"));
         var settings = new FasterKVSettings<SpanByte, SpanByte>
         {
             IndexSize = _options.HashIndexSizeBytes,
@@ -1477,10 +1740,16 @@ public sealed class EntryStore : IAsyncDisposable
         _writer = _kv.For(_functions).NewSession<SpanByteFunctions<Empty>>();
     }
 
+    private IDevice CreateDevice(string path)
+    {
+        var device = Devices.CreateLogDevice(path, preallocateFile: false, deleteOnClose: false, recoverDevice: true);
+        return _options.DeviceWrapper is { } wrap ? wrap(device) : device;
+    }
+
     private void OpenWal()
     {
         Directory.CreateDirectory(_walDirectory);
-        _walDevice = Devices.CreateLogDevice(Path.Combine(_walDirectory, "wal.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
+        _walDevice = CreateDevice(Path.Combine(_walDirectory, "wal.log"));
         var pageBits = BitOperations.Log2((uint)_options.PageSizeBytes);
         _wal = new FasterLog(new FasterLogSettings
         {
@@ -1495,6 +1764,9 @@ public sealed class EntryStore : IAsyncDisposable
             // Commit records go into the log itself (one sequential write per commit) instead of a separate commit file:
             // what makes a group commit cheap enough for Strict mode.
             FastCommitMode = true,
+            // A failed flush faults its commit and the log moves on (see StoreHealthMonitor) instead of failing every
+            // later operation until a restart.
+            TolerateDeviceFailure = true,
         });
     }
 
@@ -1514,7 +1786,7 @@ public sealed class EntryStore : IAsyncDisposable
             throw new InvalidDataException($"directory snapshot {directoryPath} is missing");
         }
 
-        var directory = EntryDirectory.Load(await File.ReadAllBytesAsync(directoryPath, cancellationToken).ConfigureAwait(false), sequence, out var lastId, out _, out var lastLsn);
+        var directory = EntryDirectory.Load(await File.ReadAllBytesAsync(directoryPath, cancellationToken).ConfigureAwait(false), sequence, out var lastId, out _, out var lastLsn, out var hasDimensions);
         if (directory.Count != manifest.EntryCount)
         {
             throw new InvalidDataException($"directory snapshot holds {directory.Count} entries, the manifest says {manifest.EntryCount}");
@@ -1540,6 +1812,11 @@ public sealed class EntryStore : IAsyncDisposable
         _lastId = (long)lastId;
         _lastLsn = lastLsn;
         VerifySample(sequence);
+        if (!hasDimensions)
+        {
+            FillVectorDimensions();
+        }
+
         _checkpointSequence = sequence;
         _retained.Clear();
         foreach (var older in CheckpointManifest.List(_checkpointDirectory).Where(s => s < sequence).Take(1))
@@ -1587,6 +1864,31 @@ public sealed class EntryStore : IAsyncDisposable
                 throw new InvalidDataException($"hybrid log segment {path} is {info.Length} bytes; checkpoint {manifest.Sequence} needs at least {need} (the log was truncated)");
             }
         }
+    }
+
+    /// <summary>
+    /// A directory snapshot of the first format has no vector dimensions: read them from the records, by one sequential
+    /// scan of the hybrid log (once: the post-recovery checkpoint writes the current format).
+    /// </summary>
+    private void FillVectorDimensions()
+    {
+        using var iterator = _kv!.Log.Scan(_kv.Log.BeginAddress, _kv.Log.TailAddress);
+        while (iterator.GetNext(out var recordInfo))
+        {
+            ref var key = ref iterator.GetKey();
+            if (recordInfo.Tombstone || key.Length != 8)
+            {
+                continue;
+            }
+
+            var id = BinaryPrimitives.ReadUInt64LittleEndian(key.AsReadOnlySpan());
+            if (_directory.TryGetById(id, out var meta) && EntryRecord.TryReadHeader(iterator.GetValue().AsReadOnlySpan(), out var header, out _) && header.Id == id)
+            {
+                meta.VectorDimension = header.VectorDimension;
+            }
+        }
+
+        _upgradedSnapshot = true;
     }
 
     /// <summary>Reads a sample of the recovered entries (all when few) and checks they are intact.</summary>
@@ -1741,7 +2043,7 @@ public sealed class EntryStore : IAsyncDisposable
             {
                 DeleteRecord(id);
                 _directory.Remove(meta);
-                removed.Add(new RemovedEntry(id, meta.Partition, RemovalReason.Deleted, meta.NamespaceHash));
+                removed.Add(Removal(meta, RemovalReason.Deleted));
             }
 
             _lastLsn = lsn;
@@ -1773,6 +2075,7 @@ public sealed class EntryStore : IAsyncDisposable
             TtlMs = header.ExpiresMs - header.CreatedMs,
             LastHitMs = header.CreatedMs,
             Bytes = header.Length,
+            VectorDimension = header.VectorDimension,
         };
         if (_directory.TryGetById(header.Id, out var existing))
         {
@@ -1784,7 +2087,7 @@ public sealed class EntryStore : IAsyncDisposable
         var replaced = ApplySet(record, meta2);
         if (replaced is not null)
         {
-            removed.Add(new RemovedEntry(replaced.Id, replaced.Partition, RemovalReason.Replaced, replaced.NamespaceHash));
+            removed.Add(Removal(replaced, RemovalReason.Replaced));
         }
 
         added.Add(header.Id);
@@ -1805,6 +2108,7 @@ public sealed class EntryStore : IAsyncDisposable
             _background.Add(_options.Durability == DurabilityMode.Strict
                 ? Task.Run(() => GroupCommitLoopAsync(stopping), CancellationToken.None)
                 : Task.Run(() => PeriodicCommitLoopAsync(stopping), CancellationToken.None));
+            _background.Add(Task.Run(() => HealthRetryLoopAsync(stopping), CancellationToken.None));
         }
 
         if (_options.CheckpointInterval > TimeSpan.Zero)
@@ -1850,13 +2154,7 @@ public sealed class EntryStore : IAsyncDisposable
             await _checkpointGate.WaitAsync().ConfigureAwait(false);
             try
             {
-                var info = await CheckpointCoreAsync().ConfigureAwait(false);
-                if (_wal is not null)
-                {
-                    await _wal.CommitAsync().ConfigureAwait(false);
-                }
-
-                Log.Closed(_logger, info.Sequence, info.EntryCount);
+                await CloseDurablyAsync().ConfigureAwait(false);
             }
             finally
             {
@@ -1873,6 +2171,37 @@ public sealed class EntryStore : IAsyncDisposable
 
             DisposeResources();
             _stopping.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The final checkpoint, unless the device cannot take it: then what could not be written is logged and the store
+    /// closes anyway (never throws: a graceful stop after a disk-full episode must not turn into a failed exit).
+    /// </summary>
+    private async Task CloseDurablyAsync()
+    {
+        if (!_health.Writable && !await TryProbeCommitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false))
+        {
+            Log.ClosedWithoutCheckpoint(_logger, _options.DataDirectory, _checkpointSequence, _directory.Count, _health.Current.Reason ?? "");
+            return;
+        }
+
+        try
+        {
+            // Bounded: if the hybrid-log device fails under the checkpoint, FASTER's flush never completes.
+            var info = await CheckpointCoreAsync().WaitAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+            if (_wal is not null)
+            {
+                await _wal.CommitAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            }
+
+            Log.Closed(_logger, info.Sequence, info.EntryCount);
+        }
+#pragma warning disable CA1031 // Close must finish whatever the device does; the failure is logged with what it cost.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.CloseCheckpointFailed(_logger, ex, _options.DataDirectory, _checkpointSequence, _directory.Count);
         }
     }
 

@@ -1,0 +1,162 @@
+using System.Runtime.InteropServices;
+using FASTER.core;
+
+namespace SemCache.Storage;
+
+/// <summary>
+/// Whether the store's writes can be made durable. Turns not writable on the first failed write-ahead-log commit, and
+/// refuses writes from then on (nothing is acknowledged that is not durable); the store's retry loop turns it back.
+/// </summary>
+/// <remarks>
+/// FASTER's <see cref="FasterLog"/> runs with <see cref="FasterLogSettings.TolerateDeviceFailure"/>: a failed flush
+/// faults the waiters of that commit and the log moves on past the failed range (without it, the first failure is
+/// "canned" and every later enqueue or commit throws it until the process restarts). The failed range stays a hole on
+/// disk: a write whose address lies in it is never acknowledged, even if a later commit passes it, and replay skips the
+/// hole and reports what it held.
+/// </remarks>
+internal sealed class StoreHealthMonitor
+{
+    private readonly string _dataDirectory;
+    private readonly Lock _gate = new();
+    private StoreHealth _current = StoreHealth.Healthy;
+    private bool _diskFull;
+    private long _suspectFrom = long.MaxValue;
+    private long _suspectUntil = long.MinValue;
+
+    public StoreHealthMonitor(string dataDirectory)
+    {
+        _dataDirectory = dataDirectory;
+    }
+
+    public StoreHealth Current => Volatile.Read(ref _current);
+
+    public bool Writable => Volatile.Read(ref _current).Writable;
+
+    /// <summary>Fails fast while not writable.</summary>
+    public void ThrowIfUnavailable()
+    {
+        var current = Volatile.Read(ref _current);
+        if (!current.Writable)
+        {
+            throw new StoreUnavailableException(current.Reason!, Volatile.Read(ref _diskFull));
+        }
+    }
+
+    /// <summary>
+    /// Awaits a commit wait for a write that ends at <paramref name="address"/>; a failure turns the store not writable
+    /// and surfaces as <see cref="StoreUnavailableException"/>, as does a wait that succeeded over a failed range.
+    /// </summary>
+    public ValueTask ObserveAsync(ValueTask commit, long address)
+    {
+        if (commit.IsCompletedSuccessfully)
+        {
+            ThrowIfSuspect(address);
+            return default;
+        }
+
+        return ObserveSlowAsync(commit, address);
+    }
+
+    private async ValueTask ObserveSlowAsync(ValueTask commit, long address)
+    {
+        try
+        {
+            await commit.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not ObjectDisposedException)
+        {
+            var current = MarkFailed(ex, address, address);
+            throw new StoreUnavailableException(current.Reason!, Volatile.Read(ref _diskFull));
+        }
+
+        ThrowIfSuspect(address);
+    }
+
+    private void ThrowIfSuspect(long address)
+    {
+        lock (_gate)
+        {
+            if (address > _suspectFrom && address <= _suspectUntil)
+            {
+                throw new StoreUnavailableException(_current.Reason ?? $"The write-ahead-log range holding this write could not be written to {_dataDirectory}; it is not durable.", _diskFull);
+            }
+        }
+    }
+
+    /// <summary>Records a failed commit or append; returns the new state. <paramref name="from"/>/<paramref name="until"/> bound the addresses it may have lost.</summary>
+    public StoreHealth MarkFailed(Exception failure, long from, long until)
+    {
+        var (reason, diskFull) = Describe(failure);
+        if (failure is CommitFailureException { LinkedCommitInfo.CommitInfo: var info })
+        {
+            from = Math.Min(from, info.FromAddress);
+            until = Math.Max(until, info.UntilAddress);
+        }
+
+        lock (_gate)
+        {
+            _suspectFrom = Math.Min(_suspectFrom, from);
+            _suspectUntil = Math.Max(_suspectUntil, until);
+            _diskFull = diskFull;
+            var since = _current.Writable ? DateTimeOffset.UtcNow : _current.Since;
+            _current = new StoreHealth(false, $"The entry store in {_dataDirectory} cannot make writes durable: {reason}. Writes are refused until a retried commit succeeds (reads keep working).", since);
+            return _current;
+        }
+    }
+
+    /// <summary>A retried commit succeeded past every failed range: writes are accepted again.</summary>
+    public void MarkHealthy()
+    {
+        lock (_gate)
+        {
+            _current = StoreHealth.Healthy;
+            _diskFull = false;
+        }
+    }
+
+    /// <summary>The OS reason of a device failure ("No space left on device") and whether it is a full disk.</summary>
+    internal static (string Reason, bool DiskFull) Describe(Exception failure)
+    {
+        for (var ex = failure; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is CommitFailureException)
+            {
+                // FASTER reports the low 16 bits of the IOException's HResult: the errno on Unix, the Win32 code on Windows.
+                var code = ParseErrorCode(ex.Message);
+                if (code > 0)
+                {
+                    var diskFull = code is 28 or 112 or 39; // ENOSPC, ERROR_DISK_FULL, ERROR_HANDLE_DISK_FULL
+                    var text = diskFull ? "No space left on device" : Marshal.GetPInvokeErrorMessage(code);
+                    return ($"{text} (error {code}; {ex.Message})", diskFull);
+                }
+            }
+
+            if (ex is IOException io)
+            {
+                var code = io.HResult & 0xFFFF;
+                return (io.Message, code is 28 or 112 or 39);
+            }
+        }
+
+        return (failure.Message, false);
+    }
+
+    private static int ParseErrorCode(string message)
+    {
+        const string Marker = "error code ";
+        var at = message.LastIndexOf(Marker, StringComparison.Ordinal);
+        if (at < 0)
+        {
+            return 0;
+        }
+
+        var digits = message.AsSpan(at + Marker.Length);
+        var n = 0;
+        while (n < digits.Length && char.IsAsciiDigit(digits[n]))
+        {
+            n++;
+        }
+
+        return int.TryParse(digits[..n], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var code) ? code : 0;
+    }
+}
