@@ -107,7 +107,11 @@ public sealed class EntryStore : IAsyncDisposable
         _kvCheckpointDirectory = Path.Combine(root, "kv-checkpoints");
         _walDirectory = Path.Combine(root, "wal");
         _checkpointDirectory = Path.Combine(root, "checkpoints");
-        _health = new StoreHealthMonitor(root);
+        _health = new StoreHealthMonitor(root, (failure, reason) =>
+        {
+            Log.Unwritable(_logger, failure, reason);
+            _unhealthySignal.Release();
+        });
         Recovery = new RecoveryReport();
     }
 
@@ -146,6 +150,15 @@ public sealed class EntryStore : IAsyncDisposable
 
     /// <summary>Whether the store takes writes now; turns not writable on a failed commit and back once a retried commit succeeds.</summary>
     public StoreHealth Health => _health.Current;
+
+    /// <summary>Write-ahead-log tail (for tests that wait for a periodic commit).</summary>
+    internal long WalTailAddress => _wal?.TailAddress ?? 0;
+
+    /// <summary>Write-ahead-log address committed so far (for tests).</summary>
+    internal long WalCommittedAddress => _wal?.CommittedUntilAddress ?? 0;
+
+    /// <summary>Namespace hashes with a live-entry counter (for tests: a counter reaching zero must go).</summary>
+    internal int TrackedNamespaces => Volatile.Read(ref _directory).NamespaceCount;
 
     /// <summary>Serialized bytes of the live entries (what <see cref="EntryStoreOptions.MaxBytes"/> limits).</summary>
     public long Bytes => Volatile.Read(ref _directory).Bytes;
@@ -1136,16 +1149,7 @@ public sealed class EntryStore : IAsyncDisposable
     }
 
     /// <summary>A commit failed: refuse writes from now on and start the retry loop.</summary>
-    private void OnCommitFailed(Exception failure, FasterLog wal)
-    {
-        var wasWritable = _health.Writable;
-        var state = _health.MarkFailed(failure, wal.CommittedUntilAddress, wal.TailAddress);
-        if (wasWritable)
-        {
-            Log.Unwritable(_logger, failure, state.Reason!);
-            _unhealthySignal.Release();
-        }
-    }
+    private void OnCommitFailed(Exception failure, FasterLog wal) => _health.MarkFailed(failure, wal.CommittedUntilAddress, wal.TailAddress);
 
     /// <summary>How often a store that cannot write retries a commit.</summary>
     internal TimeSpan HealthRetryInterval { get; set; } = TimeSpan.FromSeconds(1);
@@ -1418,6 +1422,31 @@ public sealed class EntryStore : IAsyncDisposable
         return new CheckpointInfo(sequence, entries, elapsed);
     }
 
+    /// <summary>
+    /// Replaces the write-ahead log with an empty one, after a checkpoint that holds everything (at open, before any
+    /// write). Then a checkpoint that points into the new log, and the older ones, which point into the old log, go.
+    /// A crash in between recovers the first checkpoint and finds the new log empty.
+    /// </summary>
+    private async Task ResetWalAsync()
+    {
+        _wal?.Dispose();
+        _wal = null;
+        _walDevice?.Dispose();
+        _walDevice = null;
+        Directory.Delete(_walDirectory, recursive: true);
+        OpenWal();
+
+        // Forget the older checkpoints first, so the new one does not trim the new log to their (old log's) addresses;
+        // their files go only once the new checkpoint is complete.
+        var older = _retained.ToList();
+        _retained.Clear();
+        await CheckpointCoreAsync().ConfigureAwait(false);
+        foreach (var manifest in older)
+        {
+            DeleteCheckpointFiles(manifest);
+        }
+    }
+
     private void DeleteCheckpointFiles(CheckpointManifest manifest)
     {
         TryDelete(Path.Combine(_checkpointDirectory, CheckpointManifest.FileName(manifest.Sequence)));
@@ -1547,10 +1576,11 @@ public sealed class EntryStore : IAsyncDisposable
         var added = new List<ulong>();
         var removedEntries = new List<RemovedEntry>();
         long replayed = 0;
+        var damage = new ReplayDamage();
         if (_options.Durability != DurabilityMode.None || HasData(_walDirectory))
         {
             OpenWal();
-            replayed = ReplayWal(recovered.WalAddress, added, removedEntries, problems);
+            replayed = ReplayWal(recovered.WalAddress, added, removedEntries, problems, damage);
         }
 
         StartIdEpoch(root);
@@ -1581,6 +1611,13 @@ public sealed class EntryStore : IAsyncDisposable
             await CheckpointCoreAsync().ConfigureAwait(false);
         }
 
+        if (_wal is not null && (damage.SkippedRecords > 0 || damage.CommittedEnd > _wal.TailAddress))
+        {
+            // FASTER's own recovery stopped at the damage, so it would append over the committed records replayed past
+            // it; the checkpoint just taken holds all of them, so start a fresh log.
+            await ResetWalAsync().ConfigureAwait(false);
+        }
+
         if (_options.Durability == DurabilityMode.None && _wal is not null)
         {
             // The store now runs without a log: everything it held is in the checkpoint just taken.
@@ -1608,6 +1645,8 @@ public sealed class EntryStore : IAsyncDisposable
             EntryCount = _directory.Count,
             ExpiredOnRecovery = expired,
             Problems = problems,
+            SkippedRecords = damage.SkippedRecords,
+            TornTail = damage.TornTail,
             FellBackToOlderCheckpoint = fellBack,
             Duration = elapsed,
         };
@@ -1649,7 +1688,8 @@ public sealed class EntryStore : IAsyncDisposable
             return $"the {FormatFileName} file is missing from {root}, yet the directory holds store data";
         }
 
-        if (Directory.EnumerateFileSystemEntries(root).Any(e => Path.GetFileName(e) is not LockFileName and not EpochFileName))
+        // The cache engine keeps its vector index and namespace table in the same directory: not unrelated.
+        if (Directory.EnumerateFileSystemEntries(root).Any(e => Path.GetFileName(e) is not LockFileName and not EpochFileName and not "index" and not "namespaces.json"))
         {
             problems.Add($"{root} holds unrelated files; they are left alone");
         }
@@ -1757,7 +1797,7 @@ public sealed class EntryStore : IAsyncDisposable
             LogCommitDir = Path.Combine(_walDirectory, "commits"),
             PageSizeBits = pageBits,
             MemorySizeBits = Math.Max(pageBits + 2, 25),
-            SegmentSizeBits = Math.Max(pageBits, KvSegmentSizeBits),
+            SegmentSizeBits = WalSegmentBits(pageBits),
             LogChecksum = LogChecksumType.PerEntry,
             TryRecoverLatest = true,
             RemoveOutdatedCommits = true,
@@ -1941,7 +1981,22 @@ public sealed class EntryStore : IAsyncDisposable
         }
     }
 
-    private long ReplayWal(long fromAddress, List<ulong> added, List<RemovedEntry> removed, List<string> problems)
+    /// <summary>What replaying the write-ahead log found besides the operations it applied.</summary>
+    private sealed class ReplayDamage
+    {
+        public long SkippedRecords;
+        public string? TornTail;
+        public long CommittedEnd;
+        public WalItem? Unresolved; // damage seen, not yet followed by an applied operation
+    }
+
+    /// <summary>
+    /// Replays the committed part of the write-ahead log from <paramref name="fromAddress"/>, reading its files directly
+    /// (<see cref="WriteAheadLogReader"/>): a damaged record is skipped and the records after it are still replayed;
+    /// each skipped record goes into <paramref name="problems"/> with its address, size and the operations it held.
+    /// Records after the last commit record were never committed (a torn tail after a crash) and are not replayed.
+    /// </summary>
+    private long ReplayWal(long fromAddress, List<ulong> added, List<RemovedEntry> removed, List<string> problems, ReplayDamage damage)
     {
         var wal = _wal!;
         if (fromAddress < wal.BeginAddress)
@@ -1950,61 +2005,129 @@ public sealed class EntryStore : IAsyncDisposable
             fromAddress = wal.BeginAddress;
         }
 
-        var end = wal.TailAddress;
+        var pageBits = BitOperations.Log2((uint)_options.PageSizeBytes);
+        var reader = new WriteAheadLogReader(Path.Combine(_walDirectory, "wal.log"), pageBits, WalSegmentBits(pageBits), fromAddress, IsIntactOperation);
+
+        // Operations are applied once a commit record after them shows they were committed; until then they wait here.
+        var pending = new List<(WalItem Item, byte[]? Op)>();
         long replayed = 0;
-        string? damage = null;
-        long skipped = 0;
-        using var iterator = wal.Scan(fromAddress, end);
-        while (true)
+        long uncommittedFrom = fromAddress;
+        var started = false; // an operation newer than the checkpoint has been seen
+        var stale = false;
+        damage.CommittedEnd = fromAddress;
+        while (!stale)
         {
-            IMemoryOwner<byte> owner;
-            int length;
-            long address;
-            try
+            var item = reader.Next();
+            if (item.Kind == WalItemKind.End)
             {
-                if (!iterator.GetNext(MemoryPool<byte>.Shared, out owner, out length, out address))
-                {
-                    break;
-                }
-            }
-            catch (Exception ex) when (ex is FasterException or IOException or InvalidDataException or ArgumentException)
-            {
-                damage ??= $"unreadable at address {iterator.CurrentAddress}: {ex.Message}";
                 break;
             }
 
-            using (owner)
+            if (item.Kind == WalItemKind.Commit)
             {
-                if (damage is not null)
-                {
-                    skipped++; // readable, but after a hole: applying it would not give a state the store ever had
-                    continue;
-                }
+                replayed += ApplyPending(pending, added, removed, problems, damage, ref started, ref stale);
+                pending.Clear();
+                uncommittedFrom = item.Address + item.Bytes;
+                damage.CommittedEnd = uncommittedFrom;
+                continue;
+            }
 
-                var op = owner.Memory.Span[..length];
-                var outcome = ApplyLogged(op, added, removed, out var problem);
-                if (outcome == ReplayOutcome.Applied)
-                {
+            pending.Add((item, item.Kind == WalItemKind.Record ? item.Payload.ToArray() : null));
+        }
+
+        if (damage.Unresolved is { } tail)
+        {
+            damage.SkippedRecords++;
+            problems.Add($"the write-ahead log is damaged at address {tail.Address} ({tail.Problem}), and committed: the operation(s) after sequence number {_lastLsn} that it held are lost");
+        }
+
+        if (pending.Count > 0)
+        {
+            var records = pending.Count(p => p.Item.Kind == WalItemKind.Record);
+            var last = pending[^1].Item;
+            var bytes = last.Address + Math.Max(last.Bytes, 0) - uncommittedFrom;
+            damage.TornTail = $"{bytes} bytes after the last commit (address {uncommittedFrom}) were never committed and are not replayed: {records} complete operation records{(pending.Count > records ? " and an incomplete one" : "")}";
+        }
+
+        return replayed;
+    }
+
+    private static int WalSegmentBits(int pageBits) => Math.Max(pageBits, KvSegmentSizeBits);
+
+    /// <summary>A strong check of a write-ahead-log payload, to resynchronise on an intact record after damage.</summary>
+    private static bool IsIntactOperation(ReadOnlySpan<byte> op)
+    {
+        if (op.Length < OpHeaderSize)
+        {
+            return false;
+        }
+
+        return op[0] switch
+        {
+            OpSet => EntryRecord.TryReadHeader(op[OpHeaderSize..], out _, out _),
+            OpDelete => op.Length == OpHeaderSize + 8,
+            OpProbe => op.Length == OpHeaderSize,
+            _ => false,
+        };
+    }
+
+    private long ApplyPending(List<(WalItem Item, byte[]? Op)> pending, List<ulong> added, List<RemovedEntry> removed, List<string> problems, ReplayDamage damage, ref bool started, ref bool stale)
+    {
+        long replayed = 0;
+        var damaged = damage.Unresolved;
+        foreach (var (item, op) in pending)
+        {
+            if (stale)
+            {
+                break;
+            }
+
+            if (op is null)
+            {
+                damaged ??= item;
+                continue;
+            }
+
+            if (op.Length >= OpHeaderSize && op[0] == OpProbe)
+            {
+                continue;
+            }
+
+            var lsnBefore = _lastLsn;
+            var outcome = ApplyLogged(op, added, removed, out var problem);
+            switch (outcome)
+            {
+                case ReplayOutcome.Applied:
                     replayed++;
-                }
-                else if (outcome == ReplayOutcome.Damaged)
-                {
-                    damage = $"damaged at address {address} ({problem})";
-                }
+                    var lost = _lastLsn - lsnBefore - 1;
+                    if (damaged is { } d)
+                    {
+                        damage.SkippedRecords++;
+                        problems.Add($"the write-ahead log is damaged at address {d.Address} ({d.Problem}); skipped it and replayed on: " +
+                            (lost > 0 ? $"operations {lsnBefore + 1} to {_lastLsn - 1} it held are lost" : "it held no operation"));
+                        damaged = null;
+                    }
+                    else if (lost > 0)
+                    {
+                        damage.SkippedRecords++;
+                        problems.Add($"the write-ahead log has no record of operations {lsnBefore + 1} to {_lastLsn - 1} (before address {item.Address}); they are lost, later ones were replayed");
+                    }
+
+                    started = true;
+                    break;
+                case ReplayOutcome.AlreadyApplied when started:
+                    // An older operation after newer ones: bytes left behind past the log's end by an earlier run.
+                    stale = true;
+                    break;
+                case ReplayOutcome.AlreadyApplied:
+                    break;
+                default:
+                    damaged ??= item with { Problem = $"{item.Bytes} bytes at address {item.Address}: {problem}" };
+                    break;
             }
         }
 
-        if (damage is null && iterator.NextAddress < end)
-        {
-            damage = $"it ends at address {iterator.NextAddress} although it was committed up to {end}";
-        }
-
-        if (damage is not null)
-        {
-            problems.Add($"the write-ahead log is {damage}; {replayed} operations up to sequence number {_lastLsn} were replayed, " +
-                $"{skipped} readable operations after the damage and any unreadable ones are lost");
-        }
-
+        damage.Unresolved = stale ? null : damaged;
         return replayed;
     }
 
@@ -2028,12 +2151,6 @@ public sealed class EntryStore : IAsyncDisposable
         if (lsn <= _lastLsn)
         {
             return ReplayOutcome.AlreadyApplied;
-        }
-
-        if (lsn != _lastLsn + 1)
-        {
-            problem = $"operations {_lastLsn + 1} to {lsn - 1} are missing";
-            return ReplayOutcome.Damaged;
         }
 
         if (op.Length == OpHeaderSize + 8 && op[0] == OpDelete)

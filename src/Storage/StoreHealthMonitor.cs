@@ -17,15 +17,19 @@ namespace SemCache.Storage;
 internal sealed class StoreHealthMonitor
 {
     private readonly string _dataDirectory;
+    private readonly Action<Exception, string> _becameUnwritable;
     private readonly Lock _gate = new();
     private StoreHealth _current = StoreHealth.Healthy;
     private bool _diskFull;
     private long _suspectFrom = long.MaxValue;
     private long _suspectUntil = long.MinValue;
 
-    public StoreHealthMonitor(string dataDirectory)
+    /// <param name="dataDirectory">Named in every reason.</param>
+    /// <param name="becameUnwritable">Called once per episode, on the transition to not writable (outside the monitor's lock).</param>
+    public StoreHealthMonitor(string dataDirectory, Action<Exception, string> becameUnwritable)
     {
         _dataDirectory = dataDirectory;
+        _becameUnwritable = becameUnwritable;
     }
 
     public StoreHealth Current => Volatile.Read(ref _current);
@@ -87,21 +91,37 @@ internal sealed class StoreHealthMonitor
     public StoreHealth MarkFailed(Exception failure, long from, long until)
     {
         var (reason, diskFull) = Describe(failure);
+        if (!diskFull && FreeBytes(_dataDirectory) is { } free && free < MinimumFreeBytes)
+        {
+            // FASTER's file device reports some failures without the OS error (code 0xFFFFFFFF); the file system says why.
+            diskFull = true;
+            reason = $"No space left on device ({free} bytes free; {reason})";
+        }
+
         if (failure is CommitFailureException { LinkedCommitInfo.CommitInfo: var info })
         {
             from = Math.Min(from, info.FromAddress);
             until = Math.Max(until, info.UntilAddress);
         }
 
+        StoreHealth state;
+        bool transition;
         lock (_gate)
         {
             _suspectFrom = Math.Min(_suspectFrom, from);
             _suspectUntil = Math.Max(_suspectUntil, until);
             _diskFull = diskFull;
-            var since = _current.Writable ? DateTimeOffset.UtcNow : _current.Since;
-            _current = new StoreHealth(false, $"The entry store in {_dataDirectory} cannot make writes durable: {reason}. Writes are refused until a retried commit succeeds (reads keep working).", since);
-            return _current;
+            transition = _current.Writable;
+            var since = transition ? DateTimeOffset.UtcNow : _current.Since;
+            _current = state = new StoreHealth(false, $"The entry store in {_dataDirectory} cannot make writes durable: {reason}. Writes are refused until a retried commit succeeds (reads keep working).", since);
         }
+
+        if (transition)
+        {
+            _becameUnwritable(failure, state.Reason!);
+        }
+
+        return state;
     }
 
     /// <summary>A retried commit succeeded past every failed range: writes are accepted again.</summary>
@@ -111,6 +131,21 @@ internal sealed class StoreHealthMonitor
         {
             _current = StoreHealth.Healthy;
             _diskFull = false;
+        }
+    }
+
+    /// <summary>Below this much free space a failed write is taken to be a full disk.</summary>
+    private const long MinimumFreeBytes = 16L << 20;
+
+    private static long? FreeBytes(string directory)
+    {
+        try
+        {
+            return new DriveInfo(directory).AvailableFreeSpace;
+        }
+        catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            return null;
         }
     }
 

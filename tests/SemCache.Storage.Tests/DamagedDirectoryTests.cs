@@ -195,7 +195,7 @@ public sealed class DamagedDirectoryTests
     }
 
     [Fact]
-    public async Task A_damaged_write_ahead_log_tail_is_replayed_up_to_the_damage_and_the_loss_is_reported()
+    public async Task A_damaged_stretch_of_the_write_ahead_log_loses_only_the_records_in_it()
     {
         using var dir = new TempDirectory();
         var options = Entries.Options(dir.Path, DurabilityMode.Periodic);
@@ -217,11 +217,78 @@ public sealed class DamagedDirectoryTests
 
         await using var reopened = await EntryStore.OpenAsync(options, cancellationToken: Ct);
 
-        Assert.Contains(reopened.Recovery.Problems, p => p.Contains("write-ahead log", StringComparison.Ordinal) && p.Contains("lost", StringComparison.Ordinal));
-        Assert.InRange(reopened.Count, 100, 199);
-        for (var i = 0; i < 100; i++)
+        // 64 damaged bytes touch one record, or two neighbours; every other record is replayed.
+        Assert.Equal(1, reopened.Recovery.SkippedRecords);
+        var problem = Assert.Single(reopened.Recovery.Problems);
+        Assert.Contains("write-ahead log is damaged at address", problem, StringComparison.Ordinal);
+        Assert.Contains("lost", problem, StringComparison.Ordinal);
+        Assert.InRange(reopened.Count, 198, 199);
+        var missing = 0;
+        for (var i = 0; i < 200; i++)
         {
-            Assert.Equal($"p{i}", (await reopened.GetByExactKeyAsync(Entries.Key($"k{i}"), Ct))!.Prompt);
+            var got = await reopened.GetByExactKeyAsync(Entries.Key($"k{i}"), Ct);
+            if (got is null)
+            {
+                missing++;
+                Assert.InRange(i, 100, 199); // the damage is in the last quarter of the log
+            }
+            else
+            {
+                Assert.Equal($"p{i}", got.Prompt);
+            }
         }
+
+        Assert.Equal(200 - reopened.Count, missing);
+    }
+
+    [Fact]
+    public async Task With_MoveAside_a_damaged_store_is_moved_away_with_the_engine_files_beside_it_and_starts_empty()
+    {
+        using var dir = new TempDirectory();
+        var options = Entries.Options(dir.Path, DurabilityMode.Periodic);
+        await FillAndCloseAsync(options, 300, checkpointEvery: 100);
+
+        // What the engine keeps in the same directory.
+        Directory.CreateDirectory(Path.Combine(dir.Path, "index"));
+        await File.WriteAllTextAsync(Path.Combine(dir.Path, "index", "snapshot-000001.bin"), "index", Ct);
+        await File.WriteAllTextAsync(Path.Combine(dir.Path, "namespaces.json"), "{\"tenant\":4}", Ct);
+        foreach (var manifest in Directory.GetFiles(Path.Combine(dir.Path, "checkpoints"), "*.manifest"))
+        {
+            await File.WriteAllTextAsync(manifest, "garbage", Ct);
+        }
+
+        options.OnUnrecoverableData = UnrecoverableDataPolicy.MoveAsideAndStartEmpty;
+        await using (var store = await EntryStore.OpenAsync(options, cancellationToken: Ct))
+        {
+            Assert.True(store.Recovery.CreatedNew);
+            Assert.Equal(0, store.Count);
+            Assert.Null(await store.GetByExactKeyAsync(Entries.Key("k1"), Ct));
+            Assert.NotNull(store.Recovery.MovedAsideTo);
+            Assert.True(File.Exists(Path.Combine(store.Recovery.MovedAsideTo, "namespaces.json")));
+            Assert.True(File.Exists(Path.Combine(store.Recovery.MovedAsideTo, "index", "snapshot-000001.bin")));
+            Assert.False(Directory.Exists(Path.Combine(dir.Path, "index")));
+            await store.SetAsync(Entries.Key("fresh"), Entries.Make("fresh"), cancellationToken: Ct);
+        }
+
+        // The engine writes its files into the new directory again; the next start is clean.
+        Directory.CreateDirectory(Path.Combine(dir.Path, "index"));
+        await File.WriteAllTextAsync(Path.Combine(dir.Path, "namespaces.json"), "{}", Ct);
+        await using var reopened = await EntryStore.OpenAsync(options, cancellationToken: Ct);
+        Assert.False(reopened.Recovery.CreatedNew);
+        Assert.Empty(reopened.Recovery.Problems);
+        Assert.Equal(1, reopened.Count);
+    }
+
+    [Fact]
+    public async Task A_new_store_in_a_directory_holding_only_engine_files_is_created_without_a_problem()
+    {
+        using var dir = new TempDirectory();
+        Directory.CreateDirectory(Path.Combine(dir.Path, "index"));
+        await File.WriteAllTextAsync(Path.Combine(dir.Path, "namespaces.json"), "{}", Ct);
+
+        await using var store = await EntryStore.OpenAsync(Entries.Options(dir.Path), cancellationToken: Ct);
+
+        Assert.True(store.Recovery.CreatedNew);
+        Assert.Empty(store.Recovery.Problems);
     }
 }
