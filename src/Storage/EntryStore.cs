@@ -1514,9 +1514,11 @@ public sealed class EntryStore : IAsyncDisposable
                     recovered = await TryRecoverCheckpointAsync(sequence, cancellationToken).ConfigureAwait(false);
                     break;
                 }
-                catch (Exception ex) when (ex is InvalidDataException or FasterException or IOException or KeyNotFoundException or FormatException or InvalidOperationException)
+                catch (Exception ex) when (ex is not OperationCanceledException and not EntryStoreVersionException)
                 {
-                    problems.Add($"checkpoint {sequence}{DescribeManifest(sequence)} is unusable: {ex.Message}");
+                    // Any failure reading a damaged file (FASTER's metadata parsing can throw anything, even a
+                    // NullReferenceException) makes this checkpoint unusable, not the open a crash.
+                    problems.Add($"checkpoint {sequence}{DescribeManifest(sequence)} is unusable: {OneLine(ex)}");
                     DisposeFaster();
                     fellBack = true;
                 }
@@ -1542,8 +1544,7 @@ public sealed class EntryStore : IAsyncDisposable
             movedAside = root.TrimEnd(Path.DirectorySeparatorChar) + ".damaged-" + _time.GetUtcNow().ToString("yyyyMMddTHHmmssfffZ", CultureInfo.InvariantCulture);
             _directoryLock?.Dispose();
             _directoryLock = null;
-            Directory.Move(root, movedAside);
-            Directory.CreateDirectory(root);
+            movedAside = MoveAside(root, movedAside);
             AcquireDirectoryLock(root);
             Log.MovedAside(_logger, root, movedAside, summary);
             recovered = null;
@@ -1653,6 +1654,48 @@ public sealed class EntryStore : IAsyncDisposable
         Log.Recovered(_logger, (long)elapsed.TotalMilliseconds, recovered.Sequence, recovered.EntryCount, replayed, expired, _directory.Count);
     }
 
+    /// <summary>
+    /// Renames the damaged directory to <paramref name="target"/>. Where the directory cannot be renamed (it is a mount
+    /// point, as a container volume is), moves everything in it into a <c>damaged-…</c> folder inside it instead, so the
+    /// store still starts empty; nothing is deleted either way. Returns where the data went.
+    /// </summary>
+    private static string MoveAside(string root, string target)
+    {
+        try
+        {
+            Directory.Move(root, target);
+            Directory.CreateDirectory(root);
+            return target;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            var inside = Path.Combine(root, Path.GetFileName(target).Replace(Path.GetFileName(root) + ".", "", StringComparison.Ordinal));
+            Directory.CreateDirectory(inside);
+            foreach (var entry in Directory.EnumerateFileSystemEntries(root).ToList())
+            {
+                var name = Path.GetFileName(entry);
+                if (string.Equals(entry, inside, StringComparison.Ordinal) || name.StartsWith("damaged-", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                if (Directory.Exists(entry))
+                {
+                    Directory.Move(entry, Path.Combine(inside, name));
+                }
+                else
+                {
+                    File.Move(entry, Path.Combine(inside, name));
+                }
+            }
+
+            return inside;
+        }
+    }
+
+    private static string OneLine(Exception ex) =>
+        ex is InvalidDataException or FasterException or IOException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}";
+
     private string DescribeManifest(long sequence)
     {
         try
@@ -1689,7 +1732,7 @@ public sealed class EntryStore : IAsyncDisposable
         }
 
         // The cache engine keeps its vector index and namespace table in the same directory: not unrelated.
-        if (Directory.EnumerateFileSystemEntries(root).Any(e => Path.GetFileName(e) is not LockFileName and not EpochFileName and not "index" and not "namespaces.json"))
+        if (Directory.EnumerateFileSystemEntries(root).Any(e => Path.GetFileName(e) is not LockFileName and not EpochFileName and not "index" and not "namespaces.json" && !Path.GetFileName(e).StartsWith("damaged-", StringComparison.Ordinal)))
         {
             problems.Add($"{root} holds unrelated files; they are left alone");
         }

@@ -292,3 +292,79 @@ public sealed class DamagedDirectoryTests
         Assert.Empty(store.Recovery.Problems);
     }
 }
+
+/// <summary>Damage in the FASTER checkpoints and a data directory that cannot be renamed.</summary>
+public sealed class DamagedCheckpointTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Damaged_FASTER_checkpoint_metadata_in_every_checkpoint_fails_with_one_typed_line_not_a_crash()
+    {
+        using var dir = new TempDirectory();
+        var options = Entries.Options(dir.Path, DurabilityMode.None);
+        await using (var store = await EntryStore.OpenAsync(options, cancellationToken: Ct))
+        {
+            for (var i = 0; i < 50; i++)
+            {
+                await store.SetAsync(Entries.Key($"k{i}"), Entries.Make($"p{i}"), cancellationToken: Ct);
+            }
+
+            await store.CheckpointAsync(Ct);
+        }
+
+        foreach (var file in Directory.GetFiles(Path.Combine(dir.Path, "kv-checkpoints"), "*", SearchOption.AllDirectories))
+        {
+            var bytes = await File.ReadAllBytesAsync(file, Ct);
+            for (var i = 0; i < bytes.Length; i += 7)
+            {
+                bytes[i] ^= 0xA5;
+            }
+
+            await File.WriteAllBytesAsync(file, bytes, Ct);
+        }
+
+        var ex = await Assert.ThrowsAsync<EntryStoreCorruptedException>(() => EntryStore.OpenAsync(options, cancellationToken: Ct));
+
+        Assert.DoesNotContain('\n', ex.Message);
+        Assert.Contains("cannot be recovered", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("MoveAsideAndStartEmpty", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("is unusable", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MoveAside_of_a_data_directory_that_is_a_mount_point_moves_its_contents_into_it_and_starts_empty()
+    {
+        using var mount = TmpfsMount.TryCreate(64);
+        if (mount is null)
+        {
+            Assert.Skip("mounting a tmpfs is not permitted here (needs root on Linux)");
+        }
+
+        var options = Entries.Options(mount.Path, DurabilityMode.Periodic);
+        await using (var store = await EntryStore.OpenAsync(options, cancellationToken: Ct))
+        {
+            await store.SetAsync(Entries.Key("old"), Entries.Make("old"), cancellationToken: Ct);
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(mount.Path, "namespaces.json"), "{}", Ct);
+        foreach (var manifest in Directory.GetFiles(Path.Combine(mount.Path, "checkpoints"), "*.manifest"))
+        {
+            await File.WriteAllTextAsync(manifest, "garbage", Ct);
+        }
+
+        options.OnUnrecoverableData = UnrecoverableDataPolicy.MoveAsideAndStartEmpty;
+        await using (var store = await EntryStore.OpenAsync(options, cancellationToken: Ct))
+        {
+            Assert.True(store.Recovery.CreatedNew);
+            Assert.Equal(0, store.Count);
+            Assert.Equal(mount.Path, Path.GetDirectoryName(store.Recovery.MovedAsideTo)); // inside: a mount point cannot be renamed
+            Assert.True(File.Exists(Path.Combine(store.Recovery.MovedAsideTo!, "namespaces.json")));
+            await store.SetAsync(Entries.Key("new"), Entries.Make("new"), cancellationToken: Ct);
+        }
+
+        await using var reopened = await EntryStore.OpenAsync(options, cancellationToken: Ct);
+        Assert.Empty(reopened.Recovery.Problems);
+        Assert.Equal(1, reopened.Count);
+    }
+}

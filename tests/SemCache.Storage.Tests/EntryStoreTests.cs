@@ -216,6 +216,7 @@ public sealed class EntryStoreTests
 
             Interlocked.Increment(ref done);
         }, Ct)).ToArray();
+        var hits = 0;
         var readerTasks = Enumerable.Range(0, 4).Select(r => Task.Run(async () =>
         {
             var reads = 0;
@@ -228,6 +229,7 @@ public sealed class EntryStoreTests
                 {
                     Assert.Equal(name, got.Prompt);
                     Assert.Equal($"response of {name}", got.Response);
+                    Interlocked.Increment(ref hits);
                 }
 
                 reads++;
@@ -240,6 +242,7 @@ public sealed class EntryStoreTests
         var reads = await Task.WhenAll(readerTasks);
 
         Assert.All(reads, r => Assert.True(r >= 100));
+        Assert.True(hits > 0, "the readers never found an entry, so they checked nothing"); // at least the reads after the writers finished hit
         Assert.Equal(writers * perWriter, store.Count);
         foreach (var (name, _) in written)
         {

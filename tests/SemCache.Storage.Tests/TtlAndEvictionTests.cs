@@ -224,6 +224,8 @@ public sealed class TtlAndEvictionTests
 
         Assert.Equal(4500, store.SweepExpired());
         Assert.Equal(500, store.Count);
+        Assert.True(observer.Batches.Count >= 2, "the sweep removed everything in one chunk");
+        Assert.All(observer.Batches, b => Assert.InRange(b, 1, 4096));
         Assert.Equal(4500, observer.Removed.Count);
         Assert.Equal(4500, observer.Removed.Select(r => r.Id).Distinct().Count());
         Assert.All(observer.Removed, r => Assert.Equal(RemovalReason.Expired, r.Reason));
