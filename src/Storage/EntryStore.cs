@@ -9,7 +9,6 @@ using System.Runtime.CompilerServices;
 using FASTER.core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using FasterSession = FASTER.core.ClientSession<FASTER.core.SpanByte, FASTER.core.SpanByte, FASTER.core.SpanByte, FASTER.core.SpanByteAndMemory, FASTER.core.Empty, FASTER.core.SpanByteFunctions<FASTER.core.Empty>>;
 
 [module: System.Runtime.CompilerServices.SkipLocalsInit]
 
@@ -37,9 +36,7 @@ namespace SemCache.Storage;
 /// </remarks>
 public sealed class EntryStore : IAsyncDisposable
 {
-    private const string FormatFileName = "FORMAT";
-    private const int StoreFormatVersion = 1;
-    private const int KvSegmentSizeBits = 28;
+    private const int KvSegmentSizeBits = DataDirectoryLayout.KvSegmentSizeBits;
     private const byte OpSet = 1;
     private const byte OpDelete = 2;
     private const byte OpProbe = 3; // written by the health retry to test the device; replay ignores it
@@ -49,14 +46,9 @@ public sealed class EntryStore : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly IEntryStoreObserver? _observer;
-    private readonly string _kvDirectory;
-    private readonly string _kvCheckpointDirectory;
-    private readonly string _walDirectory;
-    private readonly string _checkpointDirectory;
+    private readonly DataDirectoryLayout _layout;
     private readonly Lock _writeLock = new();
     private readonly SemaphoreSlim _checkpointGate = new(1, 1);
-    private readonly SpanByteFunctions<Empty> _functions = new();
-    private readonly ConcurrentQueue<FasterSession> _readers = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly SemaphoreSlim _commitSignal = new(0, int.MaxValue);
     private readonly Random _sampler = new(0x5E5C);
@@ -65,12 +57,9 @@ public sealed class EntryStore : IAsyncDisposable
     private readonly StoreHealthMonitor _health;
     private readonly SemaphoreSlim _unhealthySignal = new(0, int.MaxValue);
 
-    private FasterKV<SpanByte, SpanByte>? _kv;
-    private IDevice? _kvDevice;
-    private FasterSession? _writer;
+    private RecordLog? _records;
     private FasterLog? _wal;
     private IDevice? _walDevice;
-    private FileStream? _directoryLock;
     private EntryDirectory _directory = new();
     private long _lastId;
     private long _lastLsn;
@@ -102,12 +91,8 @@ public sealed class EntryStore : IAsyncDisposable
         _observer = observer;
         _logger = logger ?? NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
-        var root = Path.GetFullPath(options.DataDirectory);
-        _kvDirectory = Path.Combine(root, "kv");
-        _kvCheckpointDirectory = Path.Combine(root, "kv-checkpoints");
-        _walDirectory = Path.Combine(root, "wal");
-        _checkpointDirectory = Path.Combine(root, "checkpoints");
-        _health = new StoreHealthMonitor(root, (failure, reason) =>
+        _layout = new DataDirectoryLayout(options.DataDirectory);
+        _health = new StoreHealthMonitor(_layout.Root, (failure, reason) =>
         {
             Log.Unwritable(_logger, failure, reason);
             _unhealthySignal.Release();
@@ -583,11 +568,11 @@ public sealed class EntryStore : IAsyncDisposable
 
     private EntryMeta? ApplySet(ReadOnlySpan<byte> record, EntryMeta meta)
     {
-        UpsertRecord(meta.Id, record);
+        _records!.Upsert(meta.Id, record);
         var replaced = _directory.Add(meta);
         if (replaced is not null)
         {
-            DeleteRecord(replaced.Id);
+            _records!.Delete(replaced.Id);
         }
 
         return replaced;
@@ -605,7 +590,7 @@ public sealed class EntryStore : IAsyncDisposable
             _wal.Enqueue(op);
         }
 
-        DeleteRecord(meta.Id);
+        _records!.Delete(meta.Id);
         _directory.Remove(meta);
         removed.Add(Removal(meta, reason));
     }
@@ -668,28 +653,6 @@ public sealed class EntryStore : IAsyncDisposable
         }
 
         return best;
-    }
-
-    [SkipLocalsInit]
-    private unsafe void UpsertRecord(ulong id, ReadOnlySpan<byte> record)
-    {
-        var keyBytes = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(new Span<byte>(keyBytes, 8), id);
-        var key = SpanByte.FromPointer(keyBytes, 8);
-        fixed (byte* p = record)
-        {
-            var value = SpanByte.FromPointer(p, record.Length);
-            _writer!.Upsert(ref key, ref value);
-        }
-    }
-
-    [SkipLocalsInit]
-    private unsafe void DeleteRecord(ulong id)
-    {
-        var keyBytes = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(new Span<byte>(keyBytes, 8), id);
-        var key = SpanByte.FromPointer(keyBytes, 8);
-        _writer!.Delete(ref key);
     }
 
     // ================================================================================================================
@@ -759,17 +722,7 @@ public sealed class EntryStore : IAsyncDisposable
             return null;
         }
 
-        var session = RentReader();
-        SpanByteAndMemory output;
-        bool found;
-        try
-        {
-            (found, output) = await ReadRawAsync(session, meta.Id, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            _readers.Enqueue(session);
-        }
+        var (found, output) = await _records!.ReadAsync(meta.Id, cancellationToken).ConfigureAwait(false);
 
         if (!found)
         {
@@ -781,7 +734,7 @@ public sealed class EntryStore : IAsyncDisposable
 
         try
         {
-            var record = output.IsSpanByte ? output.SpanByte.AsReadOnlySpan() : output.Memory.Memory.Span[..output.Length];
+            var record = RecordLog.Bytes(output);
             if (!EntryRecord.TryReadHeader(record, out var header, out var problem) || header.Id != meta.Id)
             {
                 Interlocked.Increment(ref _corruptRecords);
@@ -816,48 +769,6 @@ public sealed class EntryStore : IAsyncDisposable
         }
     }
 
-    [SkipLocalsInit]
-    private static unsafe ValueTask<(bool Found, SpanByteAndMemory Output)> ReadRawAsync(FasterSession session, ulong id, CancellationToken cancellationToken)
-    {
-        var keyBytes = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(new Span<byte>(keyBytes, 8), id);
-        var key = SpanByte.FromPointer(keyBytes, 8);
-        SpanByteAndMemory output = default;
-        var status = session.Read(ref key, ref output);
-        if (!status.IsPending)
-        {
-            return new ValueTask<(bool, SpanByteAndMemory)>((status.Found, output));
-        }
-
-        // The record is on disk and FASTER has issued the read; complete it asynchronously.
-        return CompletePendingReadAsync(session, cancellationToken);
-    }
-
-    private static async ValueTask<(bool Found, SpanByteAndMemory Output)> CompletePendingReadAsync(FasterSession session, CancellationToken cancellationToken)
-    {
-        await session.ReadyToCompletePendingAsync(cancellationToken).ConfigureAwait(false);
-        session.CompletePendingWithOutputs(out var outputs, wait: true);
-        using (outputs)
-        {
-            return TakeCompleted(outputs);
-        }
-    }
-
-    private static (bool Found, SpanByteAndMemory Output) TakeCompleted(CompletedOutputIterator<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty> outputs)
-    {
-        if (!outputs.Next())
-        {
-            return (false, default);
-        }
-
-        ref var completed = ref outputs.Current;
-        var result = (completed.Status.Found, completed.Output);
-        completed.Output = default; // ownership of the rented memory moves to the caller
-        return result;
-    }
-
-    private FasterSession RentReader() => _readers.TryDequeue(out var session) ? session : _kv!.For(_functions).NewSession<SpanByteFunctions<Empty>>();
-
     /// <summary>
     /// Enumerates the live entries with their vectors, in log order, by a sequential scan of the hybrid log (fast even when
     /// most of it is on disk). For rebuilding the vector index after recovery when its snapshot does not match.
@@ -871,7 +782,7 @@ public sealed class EntryStore : IAsyncDisposable
         {
             var seen = new HashSet<ulong>();
             var directory = Volatile.Read(ref _directory);
-            using var iterator = _kv!.Log.Scan(_kv.Log.BeginAddress, _kv.Log.TailAddress);
+            using var iterator = _records!.Scan();
             while (iterator.GetNext(out var recordInfo))
             {
                 if (recordInfo.Tombstone)
@@ -1244,7 +1155,7 @@ public sealed class EntryStore : IAsyncDisposable
 
                 if (_options.LogCompactionRatio > 0)
                 {
-                    var span = _kv!.Log.TailAddress - _kv.Log.BeginAddress;
+                    var span = _records!.TailAddress - _records.BeginAddress;
                     if (span > 64L << 20 && span > _options.LogCompactionRatio * Bytes && await CompactAsync(stopping).ConfigureAwait(false) > 0)
                     {
                         // FASTER's next checkpoint deletes the segments before the new begin address, which the older
@@ -1281,27 +1192,9 @@ public sealed class EntryStore : IAsyncDisposable
         await _checkpointGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var kv = _kv!;
-            var before = kv.Log.BeginAddress;
-            var until = kv.Log.SafeReadOnlyAddress;
-            if (until <= before)
-            {
-                return 0;
-            }
-
-            var session = RentReader();
-            try
-            {
-                // Lookup compaction checks each record against the index instead of building a temporary store of the
-                // whole range: bounded memory whatever the log size.
-                session.Compact(until, CompactionType.Lookup);
-            }
-            finally
-            {
-                _readers.Enqueue(session);
-            }
-
-            return kv.Log.BeginAddress - before;
+            var records = _records!;
+            var until = records.SafeReadOnlyAddress;
+            return until <= records.BeginAddress ? 0 : records.Compact(until);
         }
         finally
         {
@@ -1370,13 +1263,10 @@ public sealed class EntryStore : IAsyncDisposable
             // re-applies idempotently.
             sequence = _checkpointSequence + 1;
             walAddress = _wal?.TailAddress ?? 0;
-            kvTail = _kv!.Log.TailAddress;
+            kvTail = _records!.TailAddress;
             snapshot = _directory.Snapshot(sequence, (ulong)Interlocked.Read(ref _lastId), walAddress, _lastLsn);
             entries = _directory.Count;
-            if (!_kv.TryInitiateFullCheckpoint(out token, CheckpointType.FoldOver))
-            {
-                throw new InvalidOperationException("FASTER refused to start a checkpoint (another one is in progress).");
-            }
+            token = _records.BeginCheckpoint();
 
             try
             {
@@ -1395,12 +1285,12 @@ public sealed class EntryStore : IAsyncDisposable
             }
         }
 
-        await _kv.CompleteCheckpointAsync().ConfigureAwait(false);
-        Directory.CreateDirectory(_checkpointDirectory);
-        CheckpointManifest.WriteDurably(Path.Combine(_checkpointDirectory, CheckpointManifest.DirectoryFileName(sequence)), snapshot);
+        await _records.CompleteCheckpointAsync().ConfigureAwait(false);
+        Directory.CreateDirectory(_layout.CheckpointDirectory);
+        CheckpointManifest.WriteDurably(Path.Combine(_layout.CheckpointDirectory, CheckpointManifest.DirectoryFileName(sequence)), snapshot);
         var manifest = new CheckpointManifest(
-            CheckpointManifest.CurrentFormatVersion, sequence, token, walAddress, _kv.Log.BeginAddress, kvTail, entries, _time.GetUtcNow().ToUnixTimeMilliseconds());
-        CheckpointManifest.WriteDurably(Path.Combine(_checkpointDirectory, CheckpointManifest.FileName(sequence)), manifest.Serialize());
+            CheckpointManifest.CurrentFormatVersion, sequence, token, walAddress, _records.BeginAddress, kvTail, entries, _time.GetUtcNow().ToUnixTimeMilliseconds());
+        CheckpointManifest.WriteDurably(Path.Combine(_layout.CheckpointDirectory, CheckpointManifest.FileName(sequence)), manifest.Serialize());
         Interlocked.Exchange(ref _checkpointSequence, sequence);
         Interlocked.Increment(ref _checkpoints);
 
@@ -1433,7 +1323,7 @@ public sealed class EntryStore : IAsyncDisposable
         _wal = null;
         _walDevice?.Dispose();
         _walDevice = null;
-        Directory.Delete(_walDirectory, recursive: true);
+        Directory.Delete(_layout.WalDirectory, recursive: true);
         OpenWal();
 
         // Forget the older checkpoints first, so the new one does not trim the new log to their (old log's) addresses;
@@ -1449,11 +1339,11 @@ public sealed class EntryStore : IAsyncDisposable
 
     private void DeleteCheckpointFiles(CheckpointManifest manifest)
     {
-        TryDelete(Path.Combine(_checkpointDirectory, CheckpointManifest.FileName(manifest.Sequence)));
-        TryDelete(Path.Combine(_checkpointDirectory, CheckpointManifest.DirectoryFileName(manifest.Sequence)));
+        TryDelete(Path.Combine(_layout.CheckpointDirectory, CheckpointManifest.FileName(manifest.Sequence)));
+        TryDelete(Path.Combine(_layout.CheckpointDirectory, CheckpointManifest.DirectoryFileName(manifest.Sequence)));
         var guid = manifest.FasterToken.ToString("D");
-        TryDeleteDirectory(Path.Combine(_kvCheckpointDirectory, "index-checkpoints", guid));
-        TryDeleteDirectory(Path.Combine(_kvCheckpointDirectory, "cpr-checkpoints", guid));
+        TryDeleteDirectory(Path.Combine(_layout.KvCheckpointDirectory, "index-checkpoints", guid));
+        TryDeleteDirectory(Path.Combine(_layout.KvCheckpointDirectory, "cpr-checkpoints", guid));
 
         static void TryDelete(string path)
         {
@@ -1488,20 +1378,19 @@ public sealed class EntryStore : IAsyncDisposable
     private async Task OpenCoreAsync(CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        var root = Path.GetFullPath(_options.DataDirectory);
+        var root = _layout.Root;
         var problems = new List<string>();
-        Directory.CreateDirectory(root);
-        AcquireDirectoryLock(root);
+        _layout.Open();
 
-        var unrecoverable = CheckFormat(root, problems);
-        var manifests = CheckpointManifest.List(_checkpointDirectory);
+        var unrecoverable = _layout.CheckFormat(problems);
+        var manifests = CheckpointManifest.List(_layout.CheckpointDirectory);
         CheckpointManifest? recovered = null;
         var fellBack = false;
         if (unrecoverable is null && manifests.Count == 0)
         {
-            if (HasData(_kvDirectory) || HasData(_checkpointDirectory))
+            if (DataDirectoryLayout.HasData(_layout.KvDirectory) || DataDirectoryLayout.HasData(_layout.CheckpointDirectory))
             {
-                unrecoverable = $"no checkpoint manifest in {_checkpointDirectory}, yet the directory holds store data";
+                unrecoverable = $"no checkpoint manifest in {_layout.CheckpointDirectory}, yet the directory holds store data";
             }
         }
         else if (unrecoverable is null)
@@ -1541,11 +1430,7 @@ public sealed class EntryStore : IAsyncDisposable
                     $"The entry store in {root} cannot be recovered: {summary}. Nothing was changed; restore a backup, or move the directory aside (OnUnrecoverableData = MoveAsideAndStartEmpty does this and starts empty).");
             }
 
-            movedAside = root.TrimEnd(Path.DirectorySeparatorChar) + ".damaged-" + _time.GetUtcNow().ToString("yyyyMMddTHHmmssfffZ", CultureInfo.InvariantCulture);
-            _directoryLock?.Dispose();
-            _directoryLock = null;
-            movedAside = MoveAside(root, movedAside);
-            AcquireDirectoryLock(root);
+            movedAside = _layout.MoveAside(_time.GetUtcNow());
             Log.MovedAside(_logger, root, movedAside, summary);
             recovered = null;
             fellBack = false;
@@ -1568,7 +1453,7 @@ public sealed class EntryStore : IAsyncDisposable
         if (fellBack)
         {
             problems.Add($"recovered the older checkpoint {recovered.Sequence} ({recovered.EntryCount} entries, taken {DateTimeOffset.FromUnixTimeMilliseconds(recovered.CreatedUnixMs):u}); " +
-                (_options.Durability == DurabilityMode.None && !Directory.Exists(_walDirectory)
+                (_options.Durability == DurabilityMode.None && !Directory.Exists(_layout.WalDirectory)
                     ? "changes made after it are lost (durability None keeps no write-ahead log)"
                     : "the write-ahead log is replayed from it"));
         }
@@ -1578,13 +1463,13 @@ public sealed class EntryStore : IAsyncDisposable
         var removedEntries = new List<RemovedEntry>();
         long replayed = 0;
         var damage = new ReplayDamage();
-        if (_options.Durability != DurabilityMode.None || HasData(_walDirectory))
+        if (_options.Durability != DurabilityMode.None || DataDirectoryLayout.HasData(_layout.WalDirectory))
         {
             OpenWal();
             replayed = ReplayWal(recovered.WalAddress, added, removedEntries, problems, damage);
         }
 
-        StartIdEpoch(root);
+        _lastId = _layout.StartIdEpoch(_lastId);
 
         // Drop what expired while the store was down, and enforce limits that may have been lowered.
         RemovedBuffer dropped = default;
@@ -1626,7 +1511,7 @@ public sealed class EntryStore : IAsyncDisposable
             _wal = null;
             _walDevice?.Dispose();
             _walDevice = null;
-            Directory.Delete(_walDirectory, recursive: true);
+            Directory.Delete(_layout.WalDirectory, recursive: true);
         }
 
         foreach (var p in problems)
@@ -1654,45 +1539,6 @@ public sealed class EntryStore : IAsyncDisposable
         Log.Recovered(_logger, (long)elapsed.TotalMilliseconds, recovered.Sequence, recovered.EntryCount, replayed, expired, _directory.Count);
     }
 
-    /// <summary>
-    /// Renames the damaged directory to <paramref name="target"/>. Where the directory cannot be renamed (it is a mount
-    /// point, as a container volume is), moves everything in it into a <c>damaged-…</c> folder inside it instead, so the
-    /// store still starts empty; nothing is deleted either way. Returns where the data went.
-    /// </summary>
-    private static string MoveAside(string root, string target)
-    {
-        try
-        {
-            Directory.Move(root, target);
-            Directory.CreateDirectory(root);
-            return target;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            var inside = Path.Combine(root, Path.GetFileName(target).Replace(Path.GetFileName(root) + ".", "", StringComparison.Ordinal));
-            Directory.CreateDirectory(inside);
-            foreach (var entry in Directory.EnumerateFileSystemEntries(root).ToList())
-            {
-                var name = Path.GetFileName(entry);
-                if (string.Equals(entry, inside, StringComparison.Ordinal) || name.StartsWith("damaged-", StringComparison.Ordinal))
-                {
-                    continue;
-                }
-
-                if (Directory.Exists(entry))
-                {
-                    Directory.Move(entry, Path.Combine(inside, name));
-                }
-                else
-                {
-                    File.Move(entry, Path.Combine(inside, name));
-                }
-            }
-
-            return inside;
-        }
-    }
-
     private static string OneLine(Exception ex) =>
         ex is InvalidDataException or FasterException or IOException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}";
 
@@ -1700,7 +1546,7 @@ public sealed class EntryStore : IAsyncDisposable
     {
         try
         {
-            var path = Path.Combine(_checkpointDirectory, CheckpointManifest.FileName(sequence));
+            var path = Path.Combine(_layout.CheckpointDirectory, CheckpointManifest.FileName(sequence));
             var manifest = CheckpointManifest.Parse(File.ReadAllBytes(path), path);
             return $" ({manifest.EntryCount} entries, taken {DateTimeOffset.FromUnixTimeMilliseconds(manifest.CreatedUnixMs):u})";
         }
@@ -1710,87 +1556,12 @@ public sealed class EntryStore : IAsyncDisposable
         }
     }
 
-    private string? CheckFormat(string root, List<string> problems)
-    {
-        var formatPath = Path.Combine(root, FormatFileName);
-        if (File.Exists(formatPath))
-        {
-            var text = File.ReadAllText(formatPath).Trim();
-            var expected = "semcache-entry-store format=" + StoreFormatVersion.ToString(CultureInfo.InvariantCulture);
-            if (!string.Equals(text, expected, StringComparison.Ordinal))
-            {
-                throw new EntryStoreVersionException(
-                    $"The data directory {root} was written in format '{text}'; this build reads '{expected}'. Open it with the SemCache version that wrote it, or point DataDirectory elsewhere.");
-            }
-
-            return null;
-        }
-
-        if (HasData(_kvDirectory) || HasData(_checkpointDirectory) || HasData(_walDirectory))
-        {
-            return $"the {FormatFileName} file is missing from {root}, yet the directory holds store data";
-        }
-
-        // The cache engine keeps its vector index and namespace table in the same directory: not unrelated.
-        if (Directory.EnumerateFileSystemEntries(root).Any(e => Path.GetFileName(e) is not LockFileName and not EpochFileName and not "index" and not "namespaces.json" && !Path.GetFileName(e).StartsWith("damaged-", StringComparison.Ordinal)))
-        {
-            problems.Add($"{root} holds unrelated files; they are left alone");
-        }
-
-        return null;
-    }
-
-    private const string LockFileName = "LOCK";
-    private const string EpochFileName = "EPOCH";
-    private const int IdCounterBits = 40;
-
-    /// <summary>
-    /// Ids are (epoch &lt;&lt; 40) | counter, and every open starts a new epoch, written durably before any Set. Sets that
-    /// a crash lost had ids the engine may already have put in its index (or an index snapshot); without epochs the
-    /// recovered store would hand the same ids to new entries and a stale vector would lead to the wrong response.
-    /// 2^40 Sets per process lifetime, 2^23 lifetimes.
-    /// </summary>
-    private void StartIdEpoch(string root)
-    {
-        var path = Path.Combine(root, EpochFileName);
-        long epoch = 0;
-        if (File.Exists(path) && long.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var stored))
-        {
-            epoch = stored;
-        }
-
-        epoch = Math.Max(epoch, _lastId >> IdCounterBits) + 1;
-        CheckpointManifest.WriteDurably(path, System.Text.Encoding.UTF8.GetBytes(epoch.ToString(CultureInfo.InvariantCulture) + "\n"));
-        _lastId = epoch << IdCounterBits;
-    }
-
-    /// <summary>
-    /// Holds an exclusive lock on <c>LOCK</c> in the data directory for the store's lifetime (.NET takes an advisory
-    /// flock on Unix), so a second process opening the same directory gets a clear error instead of corrupting it. The
-    /// kernel releases the lock when the process dies, so a crash never leaves a stale lock behind.
-    /// </summary>
-    private void AcquireDirectoryLock(string root)
-    {
-        try
-        {
-            _directoryLock = new FileStream(Path.Combine(root, LockFileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-        }
-        catch (IOException ex)
-        {
-            throw new IOException($"The data directory {root} is in use by another entry store (its {LockFileName} file is locked). Stop the other process or use another DataDirectory.", ex);
-        }
-    }
-
-    private static bool HasData(string directory) =>
-        Directory.Exists(directory) && Directory.EnumerateFiles(directory, "*", SearchOption.AllDirectories).Any(f => new FileInfo(f).Length > 0);
-
     private async Task CreateNewAsync(string root)
     {
-        Directory.CreateDirectory(_kvDirectory);
-        CheckpointManifest.WriteDurably(Path.Combine(root, FormatFileName), System.Text.Encoding.UTF8.GetBytes("semcache-entry-store format=" + StoreFormatVersion.ToString(CultureInfo.InvariantCulture) + "\n"));
+        _layout.WriteFormat();
         CreateKv();
         _directory = new EntryDirectory();
-        StartIdEpoch(root);
+        _lastId = _layout.StartIdEpoch(_lastId);
         _checkpointSequence = 0;
         if (_options.Durability != DurabilityMode.None)
         {
@@ -1802,26 +1573,7 @@ public sealed class EntryStore : IAsyncDisposable
         Log.Created(_logger, root, _options.Durability);
     }
 
-    private void CreateKv()
-    {
-        Directory.CreateDirectory(_kvDirectory);
-        Directory.CreateDirectory(_kvCheckpointDirectory);
-        _kvDevice = CreateDevice(Path.Combine(_kvDirectory, "hlog.log"));
-        var settings = new FasterKVSettings<SpanByte, SpanByte>
-        {
-            IndexSize = _options.HashIndexSizeBytes,
-            LogDevice = _kvDevice,
-            PageSize = _options.PageSizeBytes,
-            MemorySize = _options.MemoryLogSizeBytes,
-            SegmentSize = 1L << KvSegmentSizeBits,
-            CheckpointDir = _kvCheckpointDirectory,
-            // Retention is ours: a FASTER checkpoint is only outdated once our manifest points at a newer one.
-            RemoveOutdatedCheckpoints = false,
-            TryRecoverLatest = false,
-        };
-        _kv = new FasterKV<SpanByte, SpanByte>(settings);
-        _writer = _kv.For(_functions).NewSession<SpanByteFunctions<Empty>>();
-    }
+    private void CreateKv() => _records = new RecordLog(_options, _layout, CreateDevice);
 
     private IDevice CreateDevice(string path)
     {
@@ -1831,13 +1583,13 @@ public sealed class EntryStore : IAsyncDisposable
 
     private void OpenWal()
     {
-        Directory.CreateDirectory(_walDirectory);
-        _walDevice = CreateDevice(Path.Combine(_walDirectory, "wal.log"));
+        Directory.CreateDirectory(_layout.WalDirectory);
+        _walDevice = CreateDevice(Path.Combine(_layout.WalDirectory, "wal.log"));
         var pageBits = BitOperations.Log2((uint)_options.PageSizeBytes);
         _wal = new FasterLog(new FasterLogSettings
         {
             LogDevice = _walDevice,
-            LogCommitDir = Path.Combine(_walDirectory, "commits"),
+            LogCommitDir = Path.Combine(_layout.WalDirectory, "commits"),
             PageSizeBits = pageBits,
             MemorySizeBits = Math.Max(pageBits + 2, 25),
             SegmentSizeBits = WalSegmentBits(pageBits),
@@ -1855,15 +1607,15 @@ public sealed class EntryStore : IAsyncDisposable
 
     private async Task<CheckpointManifest> TryRecoverCheckpointAsync(long sequence, CancellationToken cancellationToken)
     {
-        var manifestPath = Path.Combine(_checkpointDirectory, CheckpointManifest.FileName(sequence));
+        var manifestPath = Path.Combine(_layout.CheckpointDirectory, CheckpointManifest.FileName(sequence));
         var manifest = CheckpointManifest.Parse(await File.ReadAllBytesAsync(manifestPath, cancellationToken).ConfigureAwait(false), manifestPath);
         if (manifest.Sequence != sequence)
         {
             throw new InvalidDataException($"manifest {manifestPath} names checkpoint {manifest.Sequence}");
         }
 
-        ValidateLogFiles(manifest);
-        var directoryPath = Path.Combine(_checkpointDirectory, CheckpointManifest.DirectoryFileName(sequence));
+        _layout.ValidateHybridLogSegments(manifest);
+        var directoryPath = Path.Combine(_layout.CheckpointDirectory, CheckpointManifest.DirectoryFileName(sequence));
         if (!File.Exists(directoryPath))
         {
             throw new InvalidDataException($"directory snapshot {directoryPath} is missing");
@@ -1876,20 +1628,13 @@ public sealed class EntryStore : IAsyncDisposable
         }
 
         var guid = manifest.FasterToken.ToString("D");
-        if (!Directory.Exists(Path.Combine(_kvCheckpointDirectory, "index-checkpoints", guid)) || !Directory.Exists(Path.Combine(_kvCheckpointDirectory, "cpr-checkpoints", guid)))
+        if (!Directory.Exists(Path.Combine(_layout.KvCheckpointDirectory, "index-checkpoints", guid)) || !Directory.Exists(Path.Combine(_layout.KvCheckpointDirectory, "cpr-checkpoints", guid)))
         {
-            throw new InvalidDataException($"FASTER checkpoint {guid} is missing from {_kvCheckpointDirectory}");
+            throw new InvalidDataException($"FASTER checkpoint {guid} is missing from {_layout.KvCheckpointDirectory}");
         }
 
         CreateKv();
-        try
-        {
-            await _kv!.RecoverAsync(manifest.FasterToken, cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException and not InvalidDataException)
-        {
-            throw new InvalidDataException($"FASTER could not recover checkpoint {guid}: {ex.Message}", ex);
-        }
+        await _records!.RecoverAsync(manifest.FasterToken, cancellationToken).ConfigureAwait(false);
 
         _directory = directory;
         _lastId = (long)lastId;
@@ -1902,11 +1647,11 @@ public sealed class EntryStore : IAsyncDisposable
 
         _checkpointSequence = sequence;
         _retained.Clear();
-        foreach (var older in CheckpointManifest.List(_checkpointDirectory).Where(s => s < sequence).Take(1))
+        foreach (var older in CheckpointManifest.List(_layout.CheckpointDirectory).Where(s => s < sequence).Take(1))
         {
             try
             {
-                var olderPath = Path.Combine(_checkpointDirectory, CheckpointManifest.FileName(older));
+                var olderPath = Path.Combine(_layout.CheckpointDirectory, CheckpointManifest.FileName(older));
                 _retained.Add(CheckpointManifest.Parse(File.ReadAllBytes(olderPath), olderPath));
             }
             catch (InvalidDataException)
@@ -1919,43 +1664,12 @@ public sealed class EntryStore : IAsyncDisposable
     }
 
     /// <summary>
-    /// A truncated hybrid log would make FASTER return not-found for records it lost — a silent loss. The manifest records
-    /// the log tail at checkpoint time; every segment file up to it must be there, long enough.
-    /// </summary>
-    private void ValidateLogFiles(CheckpointManifest manifest)
-    {
-        if (manifest.KvTailAddress <= manifest.KvBeginAddress)
-        {
-            return;
-        }
-
-        const long segmentSize = 1L << KvSegmentSizeBits;
-        var first = manifest.KvBeginAddress >> KvSegmentSizeBits;
-        var last = (manifest.KvTailAddress - 1) >> KvSegmentSizeBits;
-        for (var segment = first; segment <= last; segment++)
-        {
-            var path = Path.Combine(_kvDirectory, "hlog.log." + segment.ToString(CultureInfo.InvariantCulture));
-            var need = segment == last ? ((manifest.KvTailAddress - 1) & (segmentSize - 1)) + 1 : segmentSize;
-            var info = new FileInfo(path);
-            if (!info.Exists)
-            {
-                throw new InvalidDataException($"hybrid log segment {path} is missing; checkpoint {manifest.Sequence} needs it");
-            }
-
-            if (info.Length < need)
-            {
-                throw new InvalidDataException($"hybrid log segment {path} is {info.Length} bytes; checkpoint {manifest.Sequence} needs at least {need} (the log was truncated)");
-            }
-        }
-    }
-
-    /// <summary>
     /// A directory snapshot of the first format has no vector dimensions: read them from the records, by one sequential
     /// scan of the hybrid log (once: the post-recovery checkpoint writes the current format).
     /// </summary>
     private void FillVectorDimensions()
     {
-        using var iterator = _kv!.Log.Scan(_kv.Log.BeginAddress, _kv.Log.TailAddress);
+        using var iterator = _records!.Scan();
         while (iterator.GetNext(out var recordInfo))
         {
             ref var key = ref iterator.GetKey();
@@ -1983,7 +1697,7 @@ public sealed class EntryStore : IAsyncDisposable
         for (var i = 0; i < toCheck; i++)
         {
             var meta = _directory[count <= 256 ? i : random.Next(count)];
-            var (found, output) = ReadRawSync(meta.Id);
+            var (found, output) = _records!.ReadDuringRecovery(meta.Id);
             try
             {
                 if (!found)
@@ -1991,7 +1705,7 @@ public sealed class EntryStore : IAsyncDisposable
                     throw new InvalidDataException($"entry {meta.Id} listed in checkpoint {sequence} is missing from the hybrid log");
                 }
 
-                var record = output.IsSpanByte ? output.SpanByte.AsReadOnlySpan() : output.Memory.Memory.Span[..output.Length];
+                var record = RecordLog.Bytes(output);
                 if (!EntryRecord.TryReadHeader(record, out var header, out var problem) || header.Id != meta.Id)
                 {
                     throw new InvalidDataException($"entry {meta.Id} of checkpoint {sequence} is damaged in the hybrid log: {problem ?? "id mismatch"}");
@@ -2001,26 +1715,6 @@ public sealed class EntryStore : IAsyncDisposable
             {
                 output.Memory?.Dispose();
             }
-        }
-    }
-
-    [SkipLocalsInit]
-    private unsafe (bool Found, SpanByteAndMemory Output) ReadRawSync(ulong id)
-    {
-        var keyBytes = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(new Span<byte>(keyBytes, 8), id);
-        var key = SpanByte.FromPointer(keyBytes, 8);
-        SpanByteAndMemory output = default;
-        var status = _writer!.Read(ref key, ref output);
-        if (!status.IsPending)
-        {
-            return (status.Found, output);
-        }
-
-        _writer.CompletePendingWithOutputs(out var outputs, wait: true);
-        using (outputs)
-        {
-            return TakeCompleted(outputs);
         }
     }
 
@@ -2049,7 +1743,7 @@ public sealed class EntryStore : IAsyncDisposable
         }
 
         var pageBits = BitOperations.Log2((uint)_options.PageSizeBytes);
-        var reader = new WriteAheadLogReader(Path.Combine(_walDirectory, "wal.log"), pageBits, WalSegmentBits(pageBits), fromAddress, IsIntactOperation);
+        var reader = new WriteAheadLogReader(Path.Combine(_layout.WalDirectory, "wal.log"), pageBits, WalSegmentBits(pageBits), fromAddress, IsIntactOperation);
 
         // Operations are applied once a commit record after them shows they were committed; until then they wait here.
         var pending = new List<(WalItem Item, byte[]? Op)>();
@@ -2201,7 +1895,7 @@ public sealed class EntryStore : IAsyncDisposable
             var id = BinaryPrimitives.ReadUInt64LittleEndian(op[OpHeaderSize..]);
             if (_directory.TryGetById(id, out var meta))
             {
-                DeleteRecord(id);
+                _records!.Delete(id);
                 _directory.Remove(meta);
                 removed.Add(Removal(meta, RemovalReason.Deleted));
             }
@@ -2398,23 +2092,13 @@ public sealed class EntryStore : IAsyncDisposable
     private void DisposeResources()
     {
         DisposeFaster();
-        _directoryLock?.Dispose();
-        _directoryLock = null;
+        _layout.Dispose();
     }
 
     private void DisposeFaster()
     {
-        while (_readers.TryDequeue(out var reader))
-        {
-            reader.Dispose();
-        }
-
-        _writer?.Dispose();
-        _writer = null;
-        _kv?.Dispose();
-        _kv = null;
-        _kvDevice?.Dispose();
-        _kvDevice = null;
+        _records?.Dispose();
+        _records = null;
         _wal?.Dispose();
         _wal = null;
         _walDevice?.Dispose();
