@@ -37,10 +37,10 @@ namespace SemCache.Storage;
 public sealed class EntryStore : IAsyncDisposable
 {
     private const int KvSegmentSizeBits = DataDirectoryLayout.KvSegmentSizeBits;
-    private const byte OpSet = 1;
-    private const byte OpDelete = 2;
-    private const byte OpProbe = 3; // written by the health retry to test the device; replay ignores it
-    private const int OpHeaderSize = 9; // op byte + log sequence number: replay detects a hole in the log by a gap in the numbers
+    private const byte OpSet = WriteAheadLogOps.Set;
+    private const byte OpDelete = WriteAheadLogOps.Delete;
+    private const byte OpProbe = WriteAheadLogOps.Probe;
+    private const int OpHeaderSize = WriteAheadLogOps.HeaderSize;
 
     private readonly EntryStoreOptions _options;
     private readonly ILogger _logger;
@@ -50,15 +50,15 @@ public sealed class EntryStore : IAsyncDisposable
     private readonly Lock _writeLock = new();
     private readonly SemaphoreSlim _checkpointGate = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
-    private readonly SemaphoreSlim _commitSignal = new(0, int.MaxValue);
     private readonly Random _sampler = new(0x5E5C);
     private readonly List<CheckpointManifest> _retained = [];
     private readonly List<Task> _background = [];
     private readonly StoreHealthMonitor _health;
-    private readonly SemaphoreSlim _unhealthySignal = new(0, int.MaxValue);
 
     private RecordLog? _records;
     private FasterLog? _wal;
+    private CommitScheduler? _commits;
+    private TimeSpan _healthRetryInterval = TimeSpan.FromSeconds(1);
     private IDevice? _walDevice;
     private EntryDirectory _directory = new();
     private long _lastId;
@@ -77,11 +77,6 @@ public sealed class EntryStore : IAsyncDisposable
     private long _expirations;
     private long _evictions;
     private long _checkpoints;
-    private long _walCommits;
-    private long _periodicBackpressureAddress;
-    private int _pendingArrivals;
-    private int _expectedBatch = 1;
-    private int _commitInFlight;
     private long _corruptRecords;
     private bool _upgradedSnapshot;
 
@@ -95,7 +90,7 @@ public sealed class EntryStore : IAsyncDisposable
         _health = new StoreHealthMonitor(_layout.Root, (failure, reason) =>
         {
             Log.Unwritable(_logger, failure, reason);
-            _unhealthySignal.Release();
+            _commits?.SignalUnwritable();
         });
         Recovery = new RecoveryReport();
     }
@@ -373,29 +368,6 @@ public sealed class EntryStore : IAsyncDisposable
 
     private static RemovedEntry Removal(EntryMeta meta, RemovalReason reason) =>
         new(meta.Id, meta.Partition, reason, meta.NamespaceHash, meta.VectorDimension);
-
-    /// <summary>Waits until a write up to <paramref name="walEnd"/> is durable as the mode promises.</summary>
-    private ValueTask WaitForDurabilityAsync(long walEnd, CancellationToken cancellationToken)
-    {
-        if (_options.Durability == DurabilityMode.Periodic && _wal is { } wal)
-        {
-            // Backpressure: the commit issued one interval ago covering this address has not completed yet.
-            var behind = Volatile.Read(ref _periodicBackpressureAddress);
-            if (wal.CommittedUntilAddress < behind)
-            {
-                return _health.ObserveAsync(wal.WaitForCommitAsync(behind, 0, cancellationToken), behind);
-            }
-
-            return default;
-        }
-
-        if (_options.Durability == DurabilityMode.Strict && _wal is not null)
-        {
-            return _health.ObserveAsync(WaitForCommitAsync(walEnd, cancellationToken), walEnd);
-        }
-
-        return default;
-    }
 
     /// <summary>Checks an entry against every limit; returns its serialized size.</summary>
     private int ValidateEntry(in ExactKey key, CacheEntry entry, TimeSpan? ttl, int index)
@@ -882,7 +854,7 @@ public sealed class EntryStore : IAsyncDisposable
             Interlocked.Read(ref _expirations),
             Interlocked.Read(ref _evictions),
             Interlocked.Read(ref _checkpoints),
-            Interlocked.Read(ref _walCommits),
+            _commits?.Commits ?? 0,
             Interlocked.Read(ref _corruptRecords));
     }
 
@@ -890,249 +862,36 @@ public sealed class EntryStore : IAsyncDisposable
     // Durability: group commit and checkpoints
     // ================================================================================================================
 
-    private ValueTask WaitForCommitAsync(long untilAddress, CancellationToken cancellationToken)
+    /// <summary>Waits until a write that ends at <paramref name="walEnd"/> is durable as the mode promises.</summary>
+    private ValueTask WaitForDurabilityAsync(long walEnd, CancellationToken cancellationToken) =>
+        _commits is { } commits ? commits.WaitForDurabilityAsync(walEnd, cancellationToken) : default;
+
+    /// <summary>How often a store that cannot write retries a commit (tests shorten it).</summary>
+    internal TimeSpan HealthRetryInterval
     {
-        var wal = _wal!;
-        if (wal.CommittedUntilAddress >= untilAddress)
+        get => _commits?.HealthRetryInterval ?? _healthRetryInterval;
+        set
         {
-            return default;
-        }
-
-        // Group commit. The writer that completes the expected batch issues the commit itself, inline: no hand-off to
-        // another thread, whose scheduling delay would add to every Set's latency. A batch that does not fill up is
-        // committed by the fallback loop after at most MaxGather.
-        var arrived = Interlocked.Increment(ref _pendingArrivals);
-        if (arrived >= Volatile.Read(ref _expectedBatch))
-        {
-            TryIssueCommit();
-        }
-        else if (arrived == 1)
-        {
-            _commitSignal.Release();
-        }
-
-        return wal.WaitForCommitAsync(untilAddress, 0, cancellationToken);
-    }
-
-    /// <summary>Issues a commit for everything appended so far, unless one is being written (then its completion will).</summary>
-    private void TryIssueCommit()
-    {
-        var wal = _wal;
-        if (wal is null || Interlocked.CompareExchange(ref _commitInFlight, 1, 0) != 0)
-        {
-            return;
-        }
-
-        var batch = Interlocked.Exchange(ref _pendingArrivals, 0);
-        if (batch == 0)
-        {
-            Volatile.Write(ref _commitInFlight, 0);
-            return;
-        }
-
-        // Expect the writers of this batch back for the next one: a steady set of N writers then shares every commit,
-        // instead of the ones released by a commit arriving just after the next was issued and waiting two commits.
-        Volatile.Write(ref _expectedBatch, batch);
-        _ = CommitBatchAsync(wal);
-    }
-
-    private async Task CommitBatchAsync(FasterLog wal)
-    {
-        try
-        {
-            var target = wal.TailAddress;
-            wal.Commit(spinWait: false);
-            await wal.WaitForCommitAsync(target, 0, CancellationToken.None).ConfigureAwait(false);
-            Interlocked.Increment(ref _walCommits);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException and not ObjectDisposedException)
-        {
-            OnCommitFailed(ex, wal);
-        }
-        finally
-        {
-            Volatile.Write(ref _commitInFlight, 0);
-        }
-
-        // Writers that arrived while this commit was written: commit them now if the batch is complete; otherwise the
-        // remaining writers' arrivals or the fallback loop will.
-        var pending = Volatile.Read(ref _pendingArrivals);
-        if (pending > 0 && pending >= Volatile.Read(ref _expectedBatch))
-        {
-            TryIssueCommit();
-        }
-        else if (pending > 0)
-        {
-            _commitSignal.Release();
-        }
-    }
-
-    /// <summary>
-    /// Strict mode's fallback committer: when a batch has not filled up (fewer writers than last time), it commits what
-    /// is there after at most <see cref="MaxGather"/>, and lowers the expected batch size to what actually came.
-    /// </summary>
-    private async Task GroupCommitLoopAsync(CancellationToken stopping)
-    {
-        while (!stopping.IsCancellationRequested)
-        {
-            try
+            _healthRetryInterval = value;
+            if (_commits is { } commits)
             {
-                await _commitSignal.WaitAsync(stopping).ConfigureAwait(false);
-                await Task.Delay(MaxGather, stopping).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-
-            while (_commitSignal.Wait(0, CancellationToken.None))
-            {
-            }
-
-            if (Volatile.Read(ref _pendingArrivals) > 0)
-            {
-                Volatile.Write(ref _expectedBatch, Math.Max(1, Volatile.Read(ref _pendingArrivals)));
-                TryIssueCommit();
-                if (Volatile.Read(ref _pendingArrivals) > 0)
-                {
-                    _commitSignal.Release(); // a commit was in flight: look again after another gather period
-                }
+                commits.HealthRetryInterval = value;
             }
         }
     }
 
-    /// <summary>Longest a Strict commit waits for more writers to join it.</summary>
-    private static readonly TimeSpan MaxGather = TimeSpan.FromMilliseconds(2);
-
-    /// <summary>
-    /// Periodic mode's committer: issues a commit every <see cref="EntryStoreOptions.CommitInterval"/> without waiting for
-    /// it, and records the log tail it covers. If the commit issued one interval earlier has still not completed (the
-    /// device is slower than the write rate), Sets wait for it — backpressure that keeps the loss window of a crash
-    /// near one interval instead of letting it grow without bound.
-    /// </summary>
-    private async Task PeriodicCommitLoopAsync(CancellationToken stopping)
-    {
-        var wal = _wal!;
-        using var timer = new PeriodicTimer(_options.CommitInterval);
-        long previousTarget = 0;
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
-            {
-                Volatile.Write(ref _periodicBackpressureAddress, previousTarget);
-                var target = wal.TailAddress;
-                if (wal.CommittedUntilAddress < target && _health.Writable)
-                {
-                    wal.Commit(spinWait: false);
-                    Interlocked.Increment(ref _walCommits);
-                    _ = ObservePeriodicCommitAsync(wal, target);
-                }
-
-                previousTarget = target;
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        catch (Exception ex)
-        {
-            Log.BackgroundFailure(_logger, ex, "periodic commit");
-        }
-    }
-
-    /// <summary>Periodic mode acknowledges before the commit, so a failed commit is noticed here and stops acknowledgements.</summary>
-    private async Task ObservePeriodicCommitAsync(FasterLog wal, long target)
-    {
-        try
-        {
-            await wal.WaitForCommitAsync(target, 0, _stopping.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException and not ObjectDisposedException)
-        {
-            OnCommitFailed(ex, wal);
-        }
-    }
+    /// <summary>A retried commit succeeded: checkpoint, so that recovery need not replay across the failed range.</summary>
+    private void OnWritableAgain() =>
+        _ = Task.Run(() => CheckpointAsync(_stopping.Token), CancellationToken.None).ContinueWith(
+            t => Log.BackgroundFailure(_logger, t.Exception!, "checkpoint after the store became writable again"),
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted,
+            TaskScheduler.Default);
 
     private void ThrowIfNotWritable()
     {
         ObjectDisposedException.ThrowIf(_closing, this);
         _health.ThrowIfUnavailable();
-    }
-
-    /// <summary>A commit failed: refuse writes from now on and start the retry loop.</summary>
-    private void OnCommitFailed(Exception failure, FasterLog wal) => _health.MarkFailed(failure, wal.CommittedUntilAddress, wal.TailAddress);
-
-    /// <summary>How often a store that cannot write retries a commit.</summary>
-    internal TimeSpan HealthRetryInterval { get; set; } = TimeSpan.FromSeconds(1);
-
-    /// <summary>
-    /// While the store is not writable, appends a probe record and commits it every <see cref="HealthRetryInterval"/>;
-    /// the first commit that succeeds makes the store writable again and schedules a checkpoint, so that recovery need
-    /// not replay across the failed range.
-    /// </summary>
-    private async Task HealthRetryLoopAsync(CancellationToken stopping)
-    {
-        while (!stopping.IsCancellationRequested)
-        {
-            try
-            {
-                await _unhealthySignal.WaitAsync(stopping).ConfigureAwait(false);
-                while (!_health.Writable)
-                {
-                    await Task.Delay(HealthRetryInterval, stopping).ConfigureAwait(false);
-                    if (await TryProbeCommitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false))
-                    {
-                        _health.MarkHealthy();
-                        Log.WritableAgain(_logger, _options.DataDirectory);
-                        _ = Task.Run(() => CheckpointAsync(stopping), CancellationToken.None).ContinueWith(
-                            t => Log.BackgroundFailure(_logger, t.Exception!, "checkpoint after the store became writable again"),
-                            CancellationToken.None,
-                            TaskContinuationOptions.OnlyOnFaulted,
-                            TaskScheduler.Default);
-                    }
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-            catch (Exception ex)
-            {
-                Log.BackgroundFailure(_logger, ex, "health retry");
-            }
-        }
-    }
-
-    /// <summary>Appends a probe record and waits for its commit; true when the device took it.</summary>
-    private async Task<bool> TryProbeCommitAsync(TimeSpan timeout)
-    {
-        var wal = _wal;
-        if (wal is null)
-        {
-            return true;
-        }
-
-        long target;
-        lock (_writeLock)
-        {
-            Span<byte> probe = stackalloc byte[OpHeaderSize];
-            probe.Clear();
-            probe[0] = OpProbe;
-            wal.Enqueue(probe);
-            target = wal.TailAddress;
-        }
-
-        try
-        {
-            wal.Commit(spinWait: false);
-            await wal.WaitForCommitAsync(target, 0, CancellationToken.None).AsTask().WaitAsync(timeout).ConfigureAwait(false);
-            return true;
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException and not ObjectDisposedException)
-        {
-            _health.MarkFailed(ex, target, target);
-            return false;
-        }
     }
 
     private async Task CheckpointLoopAsync(CancellationToken stopping)
@@ -1959,10 +1718,11 @@ public sealed class EntryStore : IAsyncDisposable
         var stopping = _stopping.Token;
         if (_wal is not null)
         {
+            var commits = _commits = new CommitScheduler(_wal, _options, _health, _logger, OnWritableAgain, stopping) { HealthRetryInterval = _healthRetryInterval };
             _background.Add(_options.Durability == DurabilityMode.Strict
-                ? Task.Run(() => GroupCommitLoopAsync(stopping), CancellationToken.None)
-                : Task.Run(() => PeriodicCommitLoopAsync(stopping), CancellationToken.None));
-            _background.Add(Task.Run(() => HealthRetryLoopAsync(stopping), CancellationToken.None));
+                ? Task.Run(() => commits.RunGroupCommitAsync(stopping), CancellationToken.None)
+                : Task.Run(() => commits.RunPeriodicCommitAsync(stopping), CancellationToken.None));
+            _background.Add(Task.Run(() => commits.RunHealthRetryAsync(stopping), CancellationToken.None));
         }
 
         if (_options.CheckpointInterval > TimeSpan.Zero)
@@ -2034,7 +1794,7 @@ public sealed class EntryStore : IAsyncDisposable
     /// </summary>
     private async Task CloseDurablyAsync()
     {
-        if (!_health.Writable && !await TryProbeCommitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false))
+        if (!_health.Writable && _commits is { } commits && !await commits.TryProbeCommitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false))
         {
             Log.ClosedWithoutCheckpoint(_logger, _options.DataDirectory, _checkpointSequence, _directory.Count, _health.Current.Reason ?? "");
             return;
