@@ -125,8 +125,8 @@ internal sealed class CommitScheduler
         {
             var target = wal.TailAddress;
             wal.Commit(spinWait: false);
+            Interlocked.Increment(ref _commits); // counted when issued, so a writer released by it sees it counted
             await wal.WaitForCommitAsync(target, 0, CancellationToken.None).ConfigureAwait(false);
-            Interlocked.Increment(ref _commits);
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not ObjectDisposedException)
         {
@@ -282,9 +282,9 @@ internal sealed class CommitScheduler
         var wal = _wal;
 
         // No lock: a probe changes no entry, and replay skips it wherever it lands between operations.
-        Span<byte> probe = stackalloc byte[WriteAheadLogOps.HeaderSize];
+        Span<byte> probe = stackalloc byte[WriteAheadLog.HeaderSize];
         probe.Clear();
-        probe[0] = WriteAheadLogOps.Probe;
+        probe[0] = WriteAheadLog.Probe;
         wal.Enqueue(probe);
         var target = wal.TailAddress;
 

@@ -18,6 +18,8 @@ internal sealed class EntryMeta
     public int Bytes;
     public int VectorDimension; // entry.Vector.Length at write time; for EnumerateLiveIds and RemovedEntry
     public int Slot;         // position in EntryDirectory's slot list, for O(1) random sampling and removal
+
+    public RemovedEntry ToRemoved(RemovalReason reason) => new(Id, Partition, reason, NamespaceHash, VectorDimension);
 }
 
 /// <summary>

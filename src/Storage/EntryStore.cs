@@ -37,10 +37,10 @@ namespace SemCache.Storage;
 public sealed class EntryStore : IAsyncDisposable
 {
     private const int KvSegmentSizeBits = DataDirectoryLayout.KvSegmentSizeBits;
-    private const byte OpSet = WriteAheadLogOps.Set;
-    private const byte OpDelete = WriteAheadLogOps.Delete;
-    private const byte OpProbe = WriteAheadLogOps.Probe;
-    private const int OpHeaderSize = WriteAheadLogOps.HeaderSize;
+    private const byte OpSet = WriteAheadLog.Set;
+    private const byte OpDelete = WriteAheadLog.Delete;
+    private const byte OpProbe = WriteAheadLog.Probe;
+    private const int OpHeaderSize = WriteAheadLog.HeaderSize;
 
     private readonly EntryStoreOptions _options;
     private readonly ILogger _logger;
@@ -366,8 +366,7 @@ public sealed class EntryStore : IAsyncDisposable
         }
     }
 
-    private static RemovedEntry Removal(EntryMeta meta, RemovalReason reason) =>
-        new(meta.Id, meta.Partition, reason, meta.NamespaceHash, meta.VectorDimension);
+    private static RemovedEntry Removal(EntryMeta meta, RemovalReason reason) => meta.ToRemoved(reason);
 
     /// <summary>Checks an entry against every limit; returns its serialized size.</summary>
     private int ValidateEntry(in ExactKey key, CacheEntry entry, TimeSpan? ttl, int index)
@@ -1221,11 +1220,20 @@ public sealed class EntryStore : IAsyncDisposable
         var added = new List<ulong>();
         var removedEntries = new List<RemovedEntry>();
         long replayed = 0;
-        var damage = new ReplayDamage();
+        var replay = new WriteAheadLogReplay(_directory, _records!, _lastLsn, _lastId, added, removedEntries, problems);
         if (_options.Durability != DurabilityMode.None || DataDirectoryLayout.HasData(_layout.WalDirectory))
         {
             OpenWal();
-            replayed = ReplayWal(recovered.WalAddress, added, removedEntries, problems, damage);
+            var from = recovered.WalAddress;
+            if (from < _wal!.BeginAddress)
+            {
+                problems.Add($"the write-ahead log starts at {_wal.BeginAddress}, after the checkpoint's replay point {from}: changes in between are lost");
+                from = _wal.BeginAddress;
+            }
+
+            replayed = replay.Run(_layout.WalBasePath, _options.PageSizeBytes, from);
+            _lastLsn = replay.LastLsn;
+            _lastId = replay.LastId;
         }
 
         _lastId = _layout.StartIdEpoch(_lastId);
@@ -1256,7 +1264,7 @@ public sealed class EntryStore : IAsyncDisposable
             await CheckpointCoreAsync().ConfigureAwait(false);
         }
 
-        if (_wal is not null && (damage.SkippedRecords > 0 || damage.CommittedEnd > _wal.TailAddress))
+        if (_wal is not null && (replay.SkippedRecords > 0 || replay.CommittedEnd > _wal.TailAddress))
         {
             // FASTER's own recovery stopped at the damage, so it would append over the committed records replayed past
             // it; the checkpoint just taken holds all of them, so start a fresh log.
@@ -1290,8 +1298,8 @@ public sealed class EntryStore : IAsyncDisposable
             EntryCount = _directory.Count,
             ExpiredOnRecovery = expired,
             Problems = problems,
-            SkippedRecords = damage.SkippedRecords,
-            TornTail = damage.TornTail,
+            SkippedRecords = replay.SkippedRecords,
+            TornTail = replay.TornTail,
             FellBackToOlderCheckpoint = fellBack,
             Duration = elapsed,
         };
@@ -1340,29 +1348,7 @@ public sealed class EntryStore : IAsyncDisposable
         return _options.DeviceWrapper is { } wrap ? wrap(device) : device;
     }
 
-    private void OpenWal()
-    {
-        Directory.CreateDirectory(_layout.WalDirectory);
-        _walDevice = CreateDevice(Path.Combine(_layout.WalDirectory, "wal.log"));
-        var pageBits = BitOperations.Log2((uint)_options.PageSizeBytes);
-        _wal = new FasterLog(new FasterLogSettings
-        {
-            LogDevice = _walDevice,
-            LogCommitDir = Path.Combine(_layout.WalDirectory, "commits"),
-            PageSizeBits = pageBits,
-            MemorySizeBits = Math.Max(pageBits + 2, 25),
-            SegmentSizeBits = WalSegmentBits(pageBits),
-            LogChecksum = LogChecksumType.PerEntry,
-            TryRecoverLatest = true,
-            RemoveOutdatedCommits = true,
-            // Commit records go into the log itself (one sequential write per commit) instead of a separate commit file:
-            // what makes a group commit cheap enough for Strict mode.
-            FastCommitMode = true,
-            // A failed flush faults its commit and the log moves on (see StoreHealthMonitor) instead of failing every
-            // later operation until a restart.
-            TolerateDeviceFailure = true,
-        });
-    }
+    private void OpenWal() => (_wal, _walDevice) = WriteAheadLog.Open(_options, _layout, CreateDevice);
 
     private async Task<CheckpointManifest> TryRecoverCheckpointAsync(long sequence, CancellationToken cancellationToken)
     {
@@ -1475,242 +1461,6 @@ public sealed class EntryStore : IAsyncDisposable
                 output.Memory?.Dispose();
             }
         }
-    }
-
-    /// <summary>What replaying the write-ahead log found besides the operations it applied.</summary>
-    private sealed class ReplayDamage
-    {
-        public long SkippedRecords;
-        public string? TornTail;
-        public long CommittedEnd;
-        public WalItem? Unresolved; // damage seen, not yet followed by an applied operation
-    }
-
-    /// <summary>
-    /// Replays the committed part of the write-ahead log from <paramref name="fromAddress"/>, reading its files directly
-    /// (<see cref="WriteAheadLogReader"/>): a damaged record is skipped and the records after it are still replayed;
-    /// each skipped record goes into <paramref name="problems"/> with its address, size and the operations it held.
-    /// Records after the last commit record were never committed (a torn tail after a crash) and are not replayed.
-    /// </summary>
-    private long ReplayWal(long fromAddress, List<ulong> added, List<RemovedEntry> removed, List<string> problems, ReplayDamage damage)
-    {
-        var wal = _wal!;
-        if (fromAddress < wal.BeginAddress)
-        {
-            problems.Add($"the write-ahead log starts at {wal.BeginAddress}, after the checkpoint's replay point {fromAddress}: changes in between are lost");
-            fromAddress = wal.BeginAddress;
-        }
-
-        var pageBits = BitOperations.Log2((uint)_options.PageSizeBytes);
-        var reader = new WriteAheadLogReader(Path.Combine(_layout.WalDirectory, "wal.log"), pageBits, WalSegmentBits(pageBits), fromAddress, IsIntactOperation);
-
-        // Operations are applied once a commit record after them shows they were committed; until then they wait here.
-        var pending = new List<(WalItem Item, byte[]? Op)>();
-        long replayed = 0;
-        long uncommittedFrom = fromAddress;
-        var started = false; // an operation newer than the checkpoint has been seen
-        var stale = false;
-        damage.CommittedEnd = fromAddress;
-        while (!stale)
-        {
-            var item = reader.Next();
-            if (item.Kind == WalItemKind.End)
-            {
-                break;
-            }
-
-            if (item.Kind == WalItemKind.Commit)
-            {
-                replayed += ApplyPending(pending, added, removed, problems, damage, ref started, ref stale);
-                pending.Clear();
-                uncommittedFrom = item.Address + item.Bytes;
-                damage.CommittedEnd = uncommittedFrom;
-                continue;
-            }
-
-            pending.Add((item, item.Kind == WalItemKind.Record ? item.Payload.ToArray() : null));
-        }
-
-        if (damage.Unresolved is { } tail)
-        {
-            damage.SkippedRecords++;
-            problems.Add($"the write-ahead log is damaged at address {tail.Address} ({tail.Problem}), and committed: the operation(s) after sequence number {_lastLsn} that it held are lost");
-        }
-
-        if (pending.Count > 0)
-        {
-            var records = pending.Count(p => p.Item.Kind == WalItemKind.Record);
-            var last = pending[^1].Item;
-            var bytes = last.Address + Math.Max(last.Bytes, 0) - uncommittedFrom;
-            damage.TornTail = $"{bytes} bytes after the last commit (address {uncommittedFrom}) were never committed and are not replayed: {records} complete operation records{(pending.Count > records ? " and an incomplete one" : "")}";
-        }
-
-        return replayed;
-    }
-
-    private static int WalSegmentBits(int pageBits) => Math.Max(pageBits, KvSegmentSizeBits);
-
-    /// <summary>A strong check of a write-ahead-log payload, to resynchronise on an intact record after damage.</summary>
-    private static bool IsIntactOperation(ReadOnlySpan<byte> op)
-    {
-        if (op.Length < OpHeaderSize)
-        {
-            return false;
-        }
-
-        return op[0] switch
-        {
-            OpSet => EntryRecord.TryReadHeader(op[OpHeaderSize..], out _, out _),
-            OpDelete => op.Length == OpHeaderSize + 8,
-            OpProbe => op.Length == OpHeaderSize,
-            _ => false,
-        };
-    }
-
-    private long ApplyPending(List<(WalItem Item, byte[]? Op)> pending, List<ulong> added, List<RemovedEntry> removed, List<string> problems, ReplayDamage damage, ref bool started, ref bool stale)
-    {
-        long replayed = 0;
-        var damaged = damage.Unresolved;
-        foreach (var (item, op) in pending)
-        {
-            if (stale)
-            {
-                break;
-            }
-
-            if (op is null)
-            {
-                damaged ??= item;
-                continue;
-            }
-
-            if (op.Length >= OpHeaderSize && op[0] == OpProbe)
-            {
-                continue;
-            }
-
-            var lsnBefore = _lastLsn;
-            var outcome = ApplyLogged(op, added, removed, out var problem);
-            switch (outcome)
-            {
-                case ReplayOutcome.Applied:
-                    replayed++;
-                    var lost = _lastLsn - lsnBefore - 1;
-                    if (damaged is { } d)
-                    {
-                        damage.SkippedRecords++;
-                        problems.Add($"the write-ahead log is damaged at address {d.Address} ({d.Problem}); skipped it and replayed on: " +
-                            (lost > 0 ? $"operations {lsnBefore + 1} to {_lastLsn - 1} it held are lost" : "it held no operation"));
-                        damaged = null;
-                    }
-                    else if (lost > 0)
-                    {
-                        damage.SkippedRecords++;
-                        problems.Add($"the write-ahead log has no record of operations {lsnBefore + 1} to {_lastLsn - 1} (before address {item.Address}); they are lost, later ones were replayed");
-                    }
-
-                    started = true;
-                    break;
-                case ReplayOutcome.AlreadyApplied when started:
-                    // An older operation after newer ones: bytes left behind past the log's end by an earlier run.
-                    stale = true;
-                    break;
-                case ReplayOutcome.AlreadyApplied:
-                    break;
-                default:
-                    damaged ??= item with { Problem = $"{item.Bytes} bytes at address {item.Address}: {problem}" };
-                    break;
-            }
-        }
-
-        damage.Unresolved = stale ? null : damaged;
-        return replayed;
-    }
-
-    private enum ReplayOutcome
-    {
-        Applied,
-        AlreadyApplied,
-        Damaged,
-    }
-
-    private ReplayOutcome ApplyLogged(ReadOnlySpan<byte> op, List<ulong> added, List<RemovedEntry> removed, out string? problem)
-    {
-        problem = null;
-        if (op.Length < OpHeaderSize)
-        {
-            problem = $"a {op.Length}-byte operation is shorter than its header";
-            return ReplayOutcome.Damaged;
-        }
-
-        var lsn = BinaryPrimitives.ReadInt64LittleEndian(op[1..]);
-        if (lsn <= _lastLsn)
-        {
-            return ReplayOutcome.AlreadyApplied;
-        }
-
-        if (op.Length == OpHeaderSize + 8 && op[0] == OpDelete)
-        {
-            var id = BinaryPrimitives.ReadUInt64LittleEndian(op[OpHeaderSize..]);
-            if (_directory.TryGetById(id, out var meta))
-            {
-                _records!.Delete(id);
-                _directory.Remove(meta);
-                removed.Add(Removal(meta, RemovalReason.Deleted));
-            }
-
-            _lastLsn = lsn;
-            return ReplayOutcome.Applied;
-        }
-
-        if (op[0] != OpSet)
-        {
-            problem = $"unknown operation {op[0]}";
-            return ReplayOutcome.Damaged;
-        }
-
-        var record = op[OpHeaderSize..];
-        if (!EntryRecord.TryReadHeader(record, out var header, out problem))
-        {
-            return ReplayOutcome.Damaged;
-        }
-
-        var hasher = new XxHash128((long)header.Partition);
-        hasher.Append(EntryRecord.ExactKeyText(record));
-        var meta2 = new EntryMeta
-        {
-            Id = header.Id,
-            ExactHash = hasher.GetCurrentHashAsUInt128(),
-            Partition = header.Partition,
-            NamespaceHash = EntryRecord.NamespaceHash(EntryRecord.NamespaceBytes(record)),
-            CreatedMs = header.CreatedMs,
-            ExpiresMs = header.ExpiresMs,
-            TtlMs = header.ExpiresMs - header.CreatedMs,
-            LastHitMs = header.CreatedMs,
-            Bytes = header.Length,
-            VectorDimension = header.VectorDimension,
-        };
-        if (_directory.TryGetById(header.Id, out var existing))
-        {
-            // Already in the checkpoint (it captured this Set): replace the metadata but keep hit recency.
-            meta2.LastHitMs = existing.LastHitMs;
-            _directory.Remove(existing);
-        }
-
-        var replaced = ApplySet(record, meta2);
-        if (replaced is not null)
-        {
-            removed.Add(Removal(replaced, RemovalReason.Replaced));
-        }
-
-        added.Add(header.Id);
-        if ((long)header.Id > _lastId)
-        {
-            _lastId = (long)header.Id;
-        }
-
-        _lastLsn = lsn;
-        return ReplayOutcome.Applied;
     }
 
     private void StartBackgroundTasks()
