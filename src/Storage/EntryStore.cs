@@ -51,7 +51,7 @@ public sealed class EntryStore : IAsyncDisposable
     private readonly SemaphoreSlim _checkpointGate = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private readonly Random _sampler = new(0x5E5C);
-    private readonly List<CheckpointManifest> _retained = [];
+    private readonly CheckpointKeeper _checkpoints;
     private readonly List<Task> _background = [];
     private readonly StoreHealthMonitor _health;
 
@@ -63,7 +63,6 @@ public sealed class EntryStore : IAsyncDisposable
     private EntryDirectory _directory = new();
     private long _lastId;
     private long _lastLsn;
-    private long _checkpointSequence;
     private bool _closing;
     private bool _opened;
     private int _disposed;
@@ -76,7 +75,6 @@ public sealed class EntryStore : IAsyncDisposable
     private long _deletes;
     private long _expirations;
     private long _evictions;
-    private long _checkpoints;
     private long _corruptRecords;
     private bool _upgradedSnapshot;
 
@@ -87,6 +85,7 @@ public sealed class EntryStore : IAsyncDisposable
         _logger = logger ?? NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
         _layout = new DataDirectoryLayout(options.DataDirectory);
+        _checkpoints = new CheckpointKeeper(_layout, _time, _logger);
         _health = new StoreHealthMonitor(_layout.Root, (failure, reason) =>
         {
             Log.Unwritable(_logger, failure, reason);
@@ -144,7 +143,7 @@ public sealed class EntryStore : IAsyncDisposable
     public long Bytes => Volatile.Read(ref _directory).Bytes;
 
     /// <summary>Sequence of the newest completed checkpoint.</summary>
-    public long CheckpointSequence => Interlocked.Read(ref _checkpointSequence);
+    public long CheckpointSequence => _checkpoints.Sequence;
 
     /// <summary>The options the store runs with.</summary>
     public EntryStoreOptions Options => _options;
@@ -852,7 +851,7 @@ public sealed class EntryStore : IAsyncDisposable
             Interlocked.Read(ref _deletes),
             Interlocked.Read(ref _expirations),
             Interlocked.Read(ref _evictions),
-            Interlocked.Read(ref _checkpoints),
+            _checkpoints.Count,
             _commits?.Commits ?? 0,
             Interlocked.Read(ref _corruptRecords));
     }
@@ -1007,32 +1006,17 @@ public sealed class EntryStore : IAsyncDisposable
 
     private async Task<CheckpointInfo> CheckpointCoreAsync()
     {
-        var started = Stopwatch.GetTimestamp();
-        long sequence;
-        byte[] snapshot;
-        long walAddress;
-        long kvTail;
-        long entries;
-        Guid token;
+        CapturedCheckpoint captured;
         lock (_writeLock)
         {
-            // Every change before walAddress has been applied to FASTER (changes are applied under this lock), so the
-            // FASTER checkpoint initiated here contains all of them; it may contain later ones too, which replay
-            // re-applies idempotently.
-            sequence = _checkpointSequence + 1;
-            walAddress = _wal?.TailAddress ?? 0;
-            kvTail = _records!.TailAddress;
-            snapshot = _directory.Snapshot(sequence, (ulong)Interlocked.Read(ref _lastId), walAddress, _lastLsn);
-            entries = _directory.Count;
-            token = _records.BeginCheckpoint();
-
+            captured = _checkpoints.Capture(_directory, _records!, _wal, Interlocked.Read(ref _lastId), _lastLsn);
             try
             {
                 // Not during OpenAsync: the engine has not restored its index yet (it matches CurrentCheckpointSequence
                 // of the recovery report once it has).
                 if (_opened)
                 {
-                    _observer?.OnCheckpointCaptured(sequence);
+                    _observer?.OnCheckpointCaptured(captured.Sequence);
                 }
             }
 #pragma warning disable CA1031 // An observer bug must not fail the checkpoint.
@@ -1043,31 +1027,7 @@ public sealed class EntryStore : IAsyncDisposable
             }
         }
 
-        await _records.CompleteCheckpointAsync().ConfigureAwait(false);
-        Directory.CreateDirectory(_layout.CheckpointDirectory);
-        CheckpointManifest.WriteDurably(Path.Combine(_layout.CheckpointDirectory, CheckpointManifest.DirectoryFileName(sequence)), snapshot);
-        var manifest = new CheckpointManifest(
-            CheckpointManifest.CurrentFormatVersion, sequence, token, walAddress, _records.BeginAddress, kvTail, entries, _time.GetUtcNow().ToUnixTimeMilliseconds());
-        CheckpointManifest.WriteDurably(Path.Combine(_layout.CheckpointDirectory, CheckpointManifest.FileName(sequence)), manifest.Serialize());
-        Interlocked.Exchange(ref _checkpointSequence, sequence);
-        Interlocked.Increment(ref _checkpoints);
-
-        _retained.Add(manifest);
-        while (_retained.Count > 2)
-        {
-            DeleteCheckpointFiles(_retained[0]);
-            _retained.RemoveAt(0);
-        }
-
-        // Keep the log from the older retained checkpoint on, so recovery can fall back to it and still replay everything.
-        if (_wal is not null && _retained[0].WalAddress > _wal.BeginAddress)
-        {
-            _wal.TruncateUntil(_retained[0].WalAddress);
-        }
-
-        var elapsed = Stopwatch.GetElapsedTime(started);
-        Log.CheckpointTaken(_logger, sequence, entries, (long)elapsed.TotalMilliseconds);
-        return new CheckpointInfo(sequence, entries, elapsed);
+        return await _checkpoints.CompleteAsync(captured, _records!, _wal).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -1086,47 +1046,9 @@ public sealed class EntryStore : IAsyncDisposable
 
         // Forget the older checkpoints first, so the new one does not trim the new log to their (old log's) addresses;
         // their files go only once the new checkpoint is complete.
-        var older = _retained.ToList();
-        _retained.Clear();
+        var older = _checkpoints.Forget();
         await CheckpointCoreAsync().ConfigureAwait(false);
-        foreach (var manifest in older)
-        {
-            DeleteCheckpointFiles(manifest);
-        }
-    }
-
-    private void DeleteCheckpointFiles(CheckpointManifest manifest)
-    {
-        TryDelete(Path.Combine(_layout.CheckpointDirectory, CheckpointManifest.FileName(manifest.Sequence)));
-        TryDelete(Path.Combine(_layout.CheckpointDirectory, CheckpointManifest.DirectoryFileName(manifest.Sequence)));
-        var guid = manifest.FasterToken.ToString("D");
-        TryDeleteDirectory(Path.Combine(_layout.KvCheckpointDirectory, "index-checkpoints", guid));
-        TryDeleteDirectory(Path.Combine(_layout.KvCheckpointDirectory, "cpr-checkpoints", guid));
-
-        static void TryDelete(string path)
-        {
-            try
-            {
-                File.Delete(path);
-            }
-            catch (IOException)
-            {
-            }
-        }
-
-        static void TryDeleteDirectory(string path)
-        {
-            try
-            {
-                if (Directory.Exists(path))
-                {
-                    Directory.Delete(path, recursive: true);
-                }
-            }
-            catch (IOException)
-            {
-            }
-        }
+        _checkpoints.DeleteForgotten(older);
     }
 
     // ================================================================================================================
@@ -1158,14 +1080,20 @@ public sealed class EntryStore : IAsyncDisposable
                 cancellationToken.ThrowIfCancellationRequested();
                 try
                 {
-                    recovered = await TryRecoverCheckpointAsync(sequence, cancellationToken).ConfigureAwait(false);
+                    var restored = await _checkpoints.RestoreAsync(sequence, () => new RecordLog(_options, _layout, CreateDevice), cancellationToken).ConfigureAwait(false);
+                    _records = restored.Records;
+                    _directory = restored.Directory;
+                    _lastId = restored.LastId;
+                    _lastLsn = restored.LastLsn;
+                    _upgradedSnapshot = restored.UpgradedSnapshot;
+                    recovered = restored.Manifest;
                     break;
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException and not EntryStoreVersionException)
                 {
                     // Any failure reading a damaged file (FASTER's metadata parsing can throw anything, even a
                     // NullReferenceException) makes this checkpoint unusable, not the open a crash.
-                    problems.Add($"checkpoint {sequence}{DescribeManifest(sequence)} is unusable: {OneLine(ex)}");
+                    problems.Add($"checkpoint {sequence}{_checkpoints.Describe(sequence)} is unusable: {OneLine(ex)}");
                     DisposeFaster();
                     fellBack = true;
                 }
@@ -1202,7 +1130,7 @@ public sealed class EntryStore : IAsyncDisposable
                 CreatedNew = true,
                 Problems = problems,
                 MovedAsideTo = movedAside,
-                CurrentCheckpointSequence = _checkpointSequence,
+                CurrentCheckpointSequence = _checkpoints.Sequence,
                 Duration = Stopwatch.GetElapsedTime(started),
             };
             return;
@@ -1294,7 +1222,7 @@ public sealed class EntryStore : IAsyncDisposable
             ReplayedOperations = replayed,
             AddedIds = addedLive,
             Removed = removedEntries,
-            CurrentCheckpointSequence = _checkpointSequence,
+            CurrentCheckpointSequence = _checkpoints.Sequence,
             EntryCount = _directory.Count,
             ExpiredOnRecovery = expired,
             Problems = problems,
@@ -1309,27 +1237,13 @@ public sealed class EntryStore : IAsyncDisposable
     private static string OneLine(Exception ex) =>
         ex is InvalidDataException or FasterException or IOException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}";
 
-    private string DescribeManifest(long sequence)
-    {
-        try
-        {
-            var path = Path.Combine(_layout.CheckpointDirectory, CheckpointManifest.FileName(sequence));
-            var manifest = CheckpointManifest.Parse(File.ReadAllBytes(path), path);
-            return $" ({manifest.EntryCount} entries, taken {DateTimeOffset.FromUnixTimeMilliseconds(manifest.CreatedUnixMs):u})";
-        }
-        catch (Exception ex) when (ex is InvalidDataException or IOException or KeyNotFoundException or FormatException)
-        {
-            return "";
-        }
-    }
-
     private async Task CreateNewAsync(string root)
     {
         _layout.WriteFormat();
         CreateKv();
         _directory = new EntryDirectory();
         _lastId = _layout.StartIdEpoch(_lastId);
-        _checkpointSequence = 0;
+        _checkpoints.Reset();
         if (_options.Durability != DurabilityMode.None)
         {
             OpenWal();
@@ -1349,119 +1263,6 @@ public sealed class EntryStore : IAsyncDisposable
     }
 
     private void OpenWal() => (_wal, _walDevice) = WriteAheadLog.Open(_options, _layout, CreateDevice);
-
-    private async Task<CheckpointManifest> TryRecoverCheckpointAsync(long sequence, CancellationToken cancellationToken)
-    {
-        var manifestPath = Path.Combine(_layout.CheckpointDirectory, CheckpointManifest.FileName(sequence));
-        var manifest = CheckpointManifest.Parse(await File.ReadAllBytesAsync(manifestPath, cancellationToken).ConfigureAwait(false), manifestPath);
-        if (manifest.Sequence != sequence)
-        {
-            throw new InvalidDataException($"manifest {manifestPath} names checkpoint {manifest.Sequence}");
-        }
-
-        _layout.ValidateHybridLogSegments(manifest);
-        var directoryPath = Path.Combine(_layout.CheckpointDirectory, CheckpointManifest.DirectoryFileName(sequence));
-        if (!File.Exists(directoryPath))
-        {
-            throw new InvalidDataException($"directory snapshot {directoryPath} is missing");
-        }
-
-        var directory = EntryDirectory.Load(await File.ReadAllBytesAsync(directoryPath, cancellationToken).ConfigureAwait(false), sequence, out var lastId, out _, out var lastLsn, out var hasDimensions);
-        if (directory.Count != manifest.EntryCount)
-        {
-            throw new InvalidDataException($"directory snapshot holds {directory.Count} entries, the manifest says {manifest.EntryCount}");
-        }
-
-        var guid = manifest.FasterToken.ToString("D");
-        if (!Directory.Exists(Path.Combine(_layout.KvCheckpointDirectory, "index-checkpoints", guid)) || !Directory.Exists(Path.Combine(_layout.KvCheckpointDirectory, "cpr-checkpoints", guid)))
-        {
-            throw new InvalidDataException($"FASTER checkpoint {guid} is missing from {_layout.KvCheckpointDirectory}");
-        }
-
-        CreateKv();
-        await _records!.RecoverAsync(manifest.FasterToken, cancellationToken).ConfigureAwait(false);
-
-        _directory = directory;
-        _lastId = (long)lastId;
-        _lastLsn = lastLsn;
-        VerifySample(sequence);
-        if (!hasDimensions)
-        {
-            FillVectorDimensions();
-        }
-
-        _checkpointSequence = sequence;
-        _retained.Clear();
-        foreach (var older in CheckpointManifest.List(_layout.CheckpointDirectory).Where(s => s < sequence).Take(1))
-        {
-            try
-            {
-                var olderPath = Path.Combine(_layout.CheckpointDirectory, CheckpointManifest.FileName(older));
-                _retained.Add(CheckpointManifest.Parse(File.ReadAllBytes(olderPath), olderPath));
-            }
-            catch (InvalidDataException)
-            {
-            }
-        }
-
-        _retained.Add(manifest);
-        return manifest;
-    }
-
-    /// <summary>
-    /// A directory snapshot of the first format has no vector dimensions: read them from the records, by one sequential
-    /// scan of the hybrid log (once: the post-recovery checkpoint writes the current format).
-    /// </summary>
-    private void FillVectorDimensions()
-    {
-        using var iterator = _records!.Scan();
-        while (iterator.GetNext(out var recordInfo))
-        {
-            ref var key = ref iterator.GetKey();
-            if (recordInfo.Tombstone || key.Length != 8)
-            {
-                continue;
-            }
-
-            var id = BinaryPrimitives.ReadUInt64LittleEndian(key.AsReadOnlySpan());
-            if (_directory.TryGetById(id, out var meta) && EntryRecord.TryReadHeader(iterator.GetValue().AsReadOnlySpan(), out var header, out _) && header.Id == id)
-            {
-                meta.VectorDimension = header.VectorDimension;
-            }
-        }
-
-        _upgradedSnapshot = true;
-    }
-
-    /// <summary>Reads a sample of the recovered entries (all when few) and checks they are intact.</summary>
-    private void VerifySample(long sequence)
-    {
-        var count = _directory.Count;
-        var toCheck = Math.Min(count, 256);
-        var random = new Random(42);
-        for (var i = 0; i < toCheck; i++)
-        {
-            var meta = _directory[count <= 256 ? i : random.Next(count)];
-            var (found, output) = _records!.ReadDuringRecovery(meta.Id);
-            try
-            {
-                if (!found)
-                {
-                    throw new InvalidDataException($"entry {meta.Id} listed in checkpoint {sequence} is missing from the hybrid log");
-                }
-
-                var record = RecordLog.Bytes(output);
-                if (!EntryRecord.TryReadHeader(record, out var header, out var problem) || header.Id != meta.Id)
-                {
-                    throw new InvalidDataException($"entry {meta.Id} of checkpoint {sequence} is damaged in the hybrid log: {problem ?? "id mismatch"}");
-                }
-            }
-            finally
-            {
-                output.Memory?.Dispose();
-            }
-        }
-    }
 
     private void StartBackgroundTasks()
     {
@@ -1546,7 +1347,7 @@ public sealed class EntryStore : IAsyncDisposable
     {
         if (!_health.Writable && _commits is { } commits && !await commits.TryProbeCommitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false))
         {
-            Log.ClosedWithoutCheckpoint(_logger, _options.DataDirectory, _checkpointSequence, _directory.Count, _health.Current.Reason ?? "");
+            Log.ClosedWithoutCheckpoint(_logger, _options.DataDirectory, _checkpoints.Sequence, _directory.Count, _health.Current.Reason ?? "");
             return;
         }
 
@@ -1565,7 +1366,7 @@ public sealed class EntryStore : IAsyncDisposable
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            Log.CloseCheckpointFailed(_logger, ex, _options.DataDirectory, _checkpointSequence, _directory.Count);
+            Log.CloseCheckpointFailed(_logger, ex, _options.DataDirectory, _checkpoints.Sequence, _directory.Count);
         }
     }
 
