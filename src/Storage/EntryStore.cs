@@ -50,8 +50,9 @@ public sealed class EntryStore : IAsyncDisposable
     private readonly Lock _writeLock = new();
     private readonly SemaphoreSlim _checkpointGate = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
-    private readonly Random _sampler = new(0x5E5C);
+    private readonly EvictionSampler _victims;
     private readonly CheckpointKeeper _checkpoints;
+    private readonly EntryReader _reader;
     private readonly List<Task> _background = [];
     private readonly StoreHealthMonitor _health;
 
@@ -66,16 +67,12 @@ public sealed class EntryStore : IAsyncDisposable
     private bool _closing;
     private bool _opened;
     private int _disposed;
-    private int _activeReads;
 
     private long _sets;
     private long _replacements;
-    private long _hits;
-    private long _misses;
     private long _deletes;
     private long _expirations;
     private long _evictions;
-    private long _corruptRecords;
     private bool _upgradedSnapshot;
 
     private EntryStore(EntryStoreOptions options, IEntryStoreObserver? observer, ILogger? logger, TimeProvider? timeProvider)
@@ -86,6 +83,8 @@ public sealed class EntryStore : IAsyncDisposable
         _time = timeProvider ?? TimeProvider.System;
         _layout = new DataDirectoryLayout(options.DataDirectory);
         _checkpoints = new CheckpointKeeper(_layout, _time, _logger);
+        _reader = new EntryReader(options, _time, _logger);
+        _victims = new EvictionSampler(options);
         _health = new StoreHealthMonitor(_layout.Root, (failure, reason) =>
         {
             Log.Unwritable(_logger, failure, reason);
@@ -173,6 +172,7 @@ public sealed class EntryStore : IAsyncDisposable
             throw;
         }
 
+        store._reader.Attach(store._records!, store._directory);
         store._opened = true;
         store.StartBackgroundTasks();
         return store;
@@ -571,7 +571,7 @@ public sealed class EntryStore : IAsyncDisposable
         var maxBytes = _options.MaxBytes;
         while ((maxEntries > 0 && _directory.Count > maxEntries) || (maxBytes > 0 && _directory.Bytes > maxBytes))
         {
-            var victim = ChooseVictim(justAdded);
+            var victim = _victims.Choose(_directory, justAdded);
             if (victim is null)
             {
                 break;
@@ -582,162 +582,21 @@ public sealed class EntryStore : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// Sampled eviction (as Redis does): the best of <see cref="EntryStoreOptions.EvictionSampleSize"/> random entries,
-    /// exact when the store holds no more than that. O(sample) per eviction, no list to maintain on every hit.
-    /// </summary>
-    private EntryMeta? ChooseVictim(EntryMeta exclude)
-    {
-        var count = _directory.Count;
-        var sample = _options.EvictionSampleSize;
-        EntryMeta? best = null;
-        long bestKey = long.MaxValue;
-        var exhaustive = count <= sample;
-        var draws = exhaustive ? count : sample;
-        for (var i = 0; i < draws; i++)
-        {
-            var meta = _directory[exhaustive ? i : _sampler.Next(count)];
-            if (ReferenceEquals(meta, exclude))
-            {
-                continue;
-            }
-
-            var key = _options.Eviction == EvictionPolicy.Oldest ? meta.CreatedMs : Volatile.Read(ref meta.LastHitMs);
-            if (best is null || key < bestKey || (key == bestKey && meta.Id < best.Id))
-            {
-                best = meta;
-                bestKey = key;
-            }
-        }
-
-        if (best is null && !exhaustive)
-        {
-            // Every draw hit the excluded entry: fall back to an exhaustive pass.
-            for (var i = 0; i < count; i++)
-            {
-                if (!ReferenceEquals(_directory[i], exclude))
-                {
-                    return _directory[i];
-                }
-            }
-        }
-
-        return best;
-    }
-
     // ================================================================================================================
-    // Reads
+    // Reads (EntryReader)
     // ================================================================================================================
 
     /// <summary>Looks an entry up by exact key. Never returns an expired entry.</summary>
     /// <param name="key">The exact key.</param>
     /// <param name="cancellationToken">Cancels the read.</param>
     /// <returns>The entry, or null.</returns>
-    public ValueTask<CacheEntry?> GetByExactKeyAsync(ExactKey key, CancellationToken cancellationToken = default)
-    {
-        if (!Volatile.Read(ref _directory).TryGetByExactKey(key.Hash(), out var meta))
-        {
-            Interlocked.Increment(ref _misses);
-            return new ValueTask<CacheEntry?>((CacheEntry?)null);
-        }
-
-        return ReadEntryAsync(meta, key, checkKey: true, cancellationToken);
-    }
+    public ValueTask<CacheEntry?> GetByExactKeyAsync(ExactKey key, CancellationToken cancellationToken = default) => _reader.GetByExactKeyAsync(key, cancellationToken);
 
     /// <summary>Looks an entry up by id (as found by the vector index). Never returns an expired entry.</summary>
     /// <param name="id">The entry id.</param>
     /// <param name="cancellationToken">Cancels the read.</param>
     /// <returns>The entry, or null.</returns>
-    public ValueTask<CacheEntry?> GetByIdAsync(ulong id, CancellationToken cancellationToken = default)
-    {
-        if (!Volatile.Read(ref _directory).TryGetById(id, out var meta))
-        {
-            Interlocked.Increment(ref _misses);
-            return new ValueTask<CacheEntry?>((CacheEntry?)null);
-        }
-
-        return ReadEntryAsync(meta, default, checkKey: false, cancellationToken);
-    }
-
-    private async ValueTask<CacheEntry?> ReadEntryAsync(EntryMeta meta, ExactKey key, bool checkKey, CancellationToken cancellationToken)
-    {
-        EnterRead();
-        try
-        {
-            return await ReadEntryCoreAsync(meta, key, checkKey, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _activeReads);
-        }
-    }
-
-    /// <summary>Registers a read so that shutdown waits for it before it closes FASTER under it.</summary>
-    private void EnterRead()
-    {
-        Interlocked.Increment(ref _activeReads);
-        if (Volatile.Read(ref _disposed) != 0)
-        {
-            Interlocked.Decrement(ref _activeReads);
-            ObjectDisposedException.ThrowIf(true, this);
-        }
-    }
-
-    private async ValueTask<CacheEntry?> ReadEntryCoreAsync(EntryMeta meta, ExactKey key, bool checkKey, CancellationToken cancellationToken)
-    {
-        var nowMs = NowMs();
-        if (Volatile.Read(ref meta.ExpiresMs) <= nowMs)
-        {
-            Interlocked.Increment(ref _misses);
-            return null;
-        }
-
-        var (found, output) = await _records!.ReadAsync(meta.Id, cancellationToken).ConfigureAwait(false);
-
-        if (!found)
-        {
-            // Deleted between the directory lookup and the read.
-            Interlocked.Increment(ref _misses);
-            output.Memory?.Dispose();
-            return null;
-        }
-
-        try
-        {
-            var record = RecordLog.Bytes(output);
-            if (!EntryRecord.TryReadHeader(record, out var header, out var problem) || header.Id != meta.Id)
-            {
-                Interlocked.Increment(ref _corruptRecords);
-                Interlocked.Increment(ref _misses);
-                Log.CorruptRecord(_logger, meta.Id, problem ?? $"record holds id {header.Id}");
-                return null;
-            }
-
-            if (checkKey && !key.Matches(header.Partition, EntryRecord.ExactKeyText(record)))
-            {
-                // 128-bit hash collision: a different exact key. A miss, not a wrong answer.
-                Interlocked.Increment(ref _misses);
-                return null;
-            }
-
-            if (_options.SlidingExpiration)
-            {
-                Volatile.Write(ref meta.ExpiresMs, nowMs + meta.TtlMs);
-            }
-
-            if (_options.Eviction == EvictionPolicy.LeastRecentlyHit)
-            {
-                Volatile.Write(ref meta.LastHitMs, nowMs);
-            }
-
-            Interlocked.Increment(ref _hits);
-            return EntryRecord.Decode(record, Volatile.Read(ref meta.ExpiresMs));
-        }
-        finally
-        {
-            output.Memory?.Dispose();
-        }
-    }
+    public ValueTask<CacheEntry?> GetByIdAsync(ulong id, CancellationToken cancellationToken = default) => _reader.GetByIdAsync(id, cancellationToken);
 
     /// <summary>
     /// Enumerates the live entries with their vectors, in log order, by a sequential scan of the hybrid log (fast even when
@@ -745,59 +604,7 @@ public sealed class EntryStore : IAsyncDisposable
     /// Entries added or removed during the enumeration may or may not appear.
     /// </summary>
     /// <returns>The live entries.</returns>
-    public IEnumerable<LiveEntry> EnumerateLiveEntries()
-    {
-        EnterRead();
-        try
-        {
-            var seen = new HashSet<ulong>();
-            var directory = Volatile.Read(ref _directory);
-            using var iterator = _records!.Scan();
-            while (iterator.GetNext(out var recordInfo))
-            {
-                if (recordInfo.Tombstone)
-                {
-                    continue;
-                }
-
-                var live = TryReadLive(iterator, directory, seen);
-                if (live is { } entry)
-                {
-                    yield return entry;
-                }
-            }
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _activeReads);
-        }
-    }
-
-    private LiveEntry? TryReadLive(IFasterScanIterator<SpanByte, SpanByte> iterator, EntryDirectory directory, HashSet<ulong> seen)
-    {
-        ref var key = ref iterator.GetKey();
-        if (key.Length != 8)
-        {
-            return null;
-        }
-
-        var id = BinaryPrimitives.ReadUInt64LittleEndian(key.AsReadOnlySpan());
-        if (!directory.TryGetById(id, out var meta) || !seen.Add(id))
-        {
-            return null;
-        }
-
-        ref var value = ref iterator.GetValue();
-        var record = value.AsReadOnlySpan();
-        if (!EntryRecord.TryReadHeader(record, out var header, out var problem) || header.Id != id)
-        {
-            Interlocked.Increment(ref _corruptRecords);
-            Log.CorruptRecord(_logger, id, problem ?? "id mismatch");
-            return null;
-        }
-
-        return new LiveEntry(id, meta.Partition, EntryRecord.ReadVector(record));
-    }
+    public IEnumerable<LiveEntry> EnumerateLiveEntries() => _reader.EnumerateLiveEntries();
 
     /// <summary>
     /// Enumerates the live entries as the in-memory directory knows them, without reading a record: ids, partitions,
@@ -846,14 +653,14 @@ public sealed class EntryStore : IAsyncDisposable
             directory.Bytes,
             Interlocked.Read(ref _sets),
             Interlocked.Read(ref _replacements),
-            Interlocked.Read(ref _hits),
-            Interlocked.Read(ref _misses),
+            _reader.Hits,
+            _reader.Misses,
             Interlocked.Read(ref _deletes),
             Interlocked.Read(ref _expirations),
             Interlocked.Read(ref _evictions),
             _checkpoints.Count,
             _commits?.Commits ?? 0,
-            Interlocked.Read(ref _corruptRecords));
+            _reader.CorruptRecords);
     }
 
     // ================================================================================================================
@@ -1328,11 +1135,8 @@ public sealed class EntryStore : IAsyncDisposable
         }
         finally
         {
-            // Reads in flight finish before FASTER is closed under them (new ones are refused since _disposed is set).
-            while (Volatile.Read(ref _activeReads) > 0)
-            {
-                await Task.Delay(1).ConfigureAwait(false);
-            }
+            // Reads in flight finish before FASTER is closed under them; new ones are refused.
+            await _reader.CloseAsync().ConfigureAwait(false);
 
             DisposeResources();
             _stopping.Dispose();
@@ -1397,6 +1201,7 @@ public sealed class EntryStore : IAsyncDisposable
             await _wal.CommitAsync().ConfigureAwait(false);
         }
 
+        await _reader.CloseAsync().ConfigureAwait(false);
         DisposeResources();
     }
 
@@ -1454,73 +1259,6 @@ public sealed class EntryStore : IAsyncDisposable
         finally
         {
             removed.Dispose();
-        }
-    }
-
-    /// <summary>A small growable list of removals that allocates nothing for the common case of one.</summary>
-    private struct RemovedBuffer : IDisposable
-    {
-        private RemovedEntry _first;
-        private RemovedEntry[]? _more;
-
-        public int Count { get; private set; }
-
-        public void Add(RemovedEntry entry)
-        {
-            if (Count == 0 && _more is null)
-            {
-                _first = entry;
-            }
-            else
-            {
-                if (_more is null)
-                {
-                    _more = ArrayPool<RemovedEntry>.Shared.Rent(16);
-                    _more[0] = _first;
-                }
-                else if (Count == _more.Length)
-                {
-                    var bigger = ArrayPool<RemovedEntry>.Shared.Rent(Count * 2);
-                    _more.AsSpan(0, Count).CopyTo(bigger);
-                    ArrayPool<RemovedEntry>.Shared.Return(_more);
-                    _more = bigger;
-                }
-
-                _more[Count] = entry;
-            }
-
-            Count++;
-        }
-
-        public readonly RemovedEntry First => _first;
-
-        /// <summary>The removals when there are several (null when there is at most one: use <see cref="First"/>).</summary>
-        public readonly RemovedEntry[]? Many => _more;
-
-        public readonly void CopyTo(List<RemovedEntry> entries)
-        {
-            if (_more is not null)
-            {
-                for (var i = 0; i < Count; i++)
-                {
-                    entries.Add(_more[i]);
-                }
-            }
-            else if (Count == 1)
-            {
-                entries.Add(_first);
-            }
-        }
-
-        public void Dispose()
-        {
-            if (_more is not null)
-            {
-                ArrayPool<RemovedEntry>.Shared.Return(_more);
-                _more = null;
-            }
-
-            Count = 0;
         }
     }
 }
