@@ -1,11 +1,5 @@
 using System.Buffers;
-using System.Buffers.Binary;
-using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
-using System.IO.Hashing;
-using System.Numerics;
-using System.Runtime.CompilerServices;
 using FASTER.core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -36,21 +30,13 @@ namespace SemCache.Storage;
 /// </remarks>
 public sealed class EntryStore : IAsyncDisposable
 {
-    private const int KvSegmentSizeBits = DataDirectoryLayout.KvSegmentSizeBits;
-    private const byte OpSet = WriteAheadLog.Set;
-    private const byte OpDelete = WriteAheadLog.Delete;
-    private const byte OpProbe = WriteAheadLog.Probe;
-    private const int OpHeaderSize = WriteAheadLog.HeaderSize;
-
     private readonly EntryStoreOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly IEntryStoreObserver? _observer;
     private readonly DataDirectoryLayout _layout;
-    private readonly Lock _writeLock = new();
     private readonly SemaphoreSlim _checkpointGate = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
-    private readonly EvictionSampler _victims;
     private readonly CheckpointKeeper _checkpoints;
     private readonly EntryReader _reader;
     private readonly List<Task> _background = [];
@@ -61,10 +47,10 @@ public sealed class EntryStore : IAsyncDisposable
     private CommitScheduler? _commits;
     private TimeSpan _healthRetryInterval = TimeSpan.FromSeconds(1);
     private IDevice? _walDevice;
-    private EntryDirectory _directory = new();
-    private long _lastId;
-    private long _lastLsn;
-    private bool _closing;
+    private EntryWriter? _writer;
+    private EntryDirectory _directory = new(); // the writer's, once open; read here for counts without the lock
+    private long _lastId;  // during open only: then the writer's
+    private long _lastLsn; // during open only: then the writer's
     private bool _opened;
     private int _disposed;
 
@@ -72,7 +58,6 @@ public sealed class EntryStore : IAsyncDisposable
     private long _replacements;
     private long _deletes;
     private long _expirations;
-    private long _evictions;
     private bool _upgradedSnapshot;
 
     private EntryStore(EntryStoreOptions options, IEntryStoreObserver? observer, ILogger? logger, TimeProvider? timeProvider)
@@ -84,7 +69,6 @@ public sealed class EntryStore : IAsyncDisposable
         _layout = new DataDirectoryLayout(options.DataDirectory);
         _checkpoints = new CheckpointKeeper(_layout, _time, _logger);
         _reader = new EntryReader(options, _time, _logger);
-        _victims = new EvictionSampler(options);
         _health = new StoreHealthMonitor(_layout.Root, (failure, reason) =>
         {
             Log.Unwritable(_logger, failure, reason);
@@ -179,7 +163,7 @@ public sealed class EntryStore : IAsyncDisposable
     }
 
     // ================================================================================================================
-    // Writes
+    // Writes (EntryWriter): here only counters, notifications and the wait for durability
     // ================================================================================================================
 
     /// <summary>
@@ -196,27 +180,12 @@ public sealed class EntryStore : IAsyncDisposable
     public ValueTask<SetResult> SetAsync(ExactKey key, CacheEntry entry, TimeSpan? ttl = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        var size = ValidateEntry(key, entry, ttl, 0);
-        var nowMs = NowMs();
-        var buffer = ArrayPool<byte>.Shared.Rent(size + OpHeaderSize);
+        var writer = Writer;
+        var size = writer.Validate(key, entry, ttl, 0);
         RemovedBuffer removed = default;
-        SetResult result;
-        long walEnd;
-        try
-        {
-            var prepared = Prepare(buffer, 0, key, entry, ttl, size, nowMs);
-            lock (_writeLock)
-            {
-                ThrowIfNotWritable();
-                result = AppendLocked(buffer, prepared, ref removed);
-                walEnd = _wal?.TailAddress ?? 0;
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-
+        SetResult result = default;
+        var write = new EntryWrite(key, entry, ttl);
+        var walEnd = writer.Set(new ReadOnlySpan<EntryWrite>(in write), new ReadOnlySpan<int>(in size), NowMs(), new Span<SetResult>(ref result), ref removed);
         CountSet(result);
         Notify(ref removed);
         var durable = WaitForDurabilityAsync(walEnd, cancellationToken);
@@ -253,56 +222,22 @@ public sealed class EntryStore : IAsyncDisposable
             return [];
         }
 
-        var sizes = new int[writes.Count];
-        long total = 0;
-        for (var i = 0; i < writes.Count; i++)
+        var batch = writes as EntryWrite[] ?? [.. writes];
+        var writer = Writer;
+        var sizes = new int[batch.Length];
+        for (var i = 0; i < batch.Length; i++)
         {
-            var write = writes[i];
-            if (write.Entry is null)
+            if (batch[i].Entry is null)
             {
                 throw new ArgumentException($"Write {i} has no entry; nothing was written.", nameof(writes));
             }
 
-            sizes[i] = ValidateEntry(write.Key, write.Entry, write.Ttl, i);
-            total += sizes[i] + OpHeaderSize;
+            sizes[i] = writer.Validate(batch[i].Key, batch[i].Entry, batch[i].Ttl, i);
         }
 
-        if (total > Array.MaxLength)
-        {
-            throw new ArgumentException($"The batch serializes to {total} bytes; split it. Nothing was written.", nameof(writes));
-        }
-
-        var nowMs = NowMs();
-        var buffer = ArrayPool<byte>.Shared.Rent((int)total);
-        var prepared = new PreparedSet[writes.Count];
-        var results = new SetResult[writes.Count];
+        var results = new SetResult[batch.Length];
         RemovedBuffer removed = default;
-        long walEnd;
-        try
-        {
-            var offset = 0;
-            for (var i = 0; i < writes.Count; i++)
-            {
-                prepared[i] = Prepare(buffer, offset, writes[i].Key, writes[i].Entry, writes[i].Ttl, sizes[i], nowMs);
-                offset += sizes[i] + OpHeaderSize;
-            }
-
-            lock (_writeLock)
-            {
-                ThrowIfNotWritable();
-                for (var i = 0; i < prepared.Length; i++)
-                {
-                    results[i] = AppendLocked(buffer, prepared[i], ref removed);
-                }
-
-                walEnd = _wal?.TailAddress ?? 0;
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-
+        var walEnd = writer.Set(batch, sizes, NowMs(), results, ref removed);
         foreach (var result in results)
         {
             CountSet(result);
@@ -311,49 +246,6 @@ public sealed class EntryStore : IAsyncDisposable
         Notify(ref removed);
         await WaitForDurabilityAsync(walEnd, cancellationToken).ConfigureAwait(false);
         return results;
-    }
-
-    /// <summary>A Set serialized outside the lock: its record lies at <see cref="Offset"/> in the shared buffer.</summary>
-    private readonly record struct PreparedSet(int Offset, int Size, EntryMeta Meta);
-
-    /// <summary>Assigns the id and times and serializes the record (op header left for the LSN under the lock).</summary>
-    private PreparedSet Prepare(byte[] buffer, int offset, in ExactKey key, CacheEntry entry, TimeSpan? ttl, int size, long nowMs)
-    {
-        var ttlMs = (long)Math.Min((ttl ?? _options.DefaultTtl).TotalMilliseconds, _options.MaxTtl.TotalMilliseconds);
-        var id = (ulong)Interlocked.Increment(ref _lastId);
-        buffer[offset] = OpSet;
-        EntryRecord.Write(buffer.AsSpan(offset + OpHeaderSize, size), entry, key, id, nowMs, nowMs + ttlMs);
-        var meta = new EntryMeta
-        {
-            Id = id,
-            ExactHash = key.Hash(),
-            Partition = key.Partition,
-            NamespaceHash = EntryRecord.NamespaceHash(entry.Namespace),
-            CreatedMs = nowMs,
-            ExpiresMs = nowMs + ttlMs,
-            TtlMs = ttlMs,
-            LastHitMs = nowMs,
-            Bytes = size,
-            VectorDimension = entry.Vector.Length,
-        };
-        return new PreparedSet(offset, size, meta);
-    }
-
-    /// <summary>Logs and applies one prepared Set (write lock held).</summary>
-    private SetResult AppendLocked(byte[] buffer, in PreparedSet set, ref RemovedBuffer removed)
-    {
-        var op = buffer.AsSpan(set.Offset, set.Size + OpHeaderSize);
-        BinaryPrimitives.WriteInt64LittleEndian(op[1..], ++_lastLsn);
-        _wal?.Enqueue(op);
-        var meta = set.Meta;
-        var replaced = ApplySet(op[OpHeaderSize..], meta);
-        if (replaced is not null)
-        {
-            removed.Add(Removal(replaced, RemovalReason.Replaced));
-        }
-
-        EvictIfNeeded(meta, ref removed);
-        return new SetResult(meta.Id, meta.CreatedMs, meta.ExpiresMs, replaced?.Id);
     }
 
     private void CountSet(in SetResult result)
@@ -365,41 +257,6 @@ public sealed class EntryStore : IAsyncDisposable
         }
     }
 
-    private static RemovedEntry Removal(EntryMeta meta, RemovalReason reason) => meta.ToRemoved(reason);
-
-    /// <summary>Checks an entry against every limit; returns its serialized size.</summary>
-    private int ValidateEntry(in ExactKey key, CacheEntry entry, TimeSpan? ttl, int index)
-    {
-        ArgumentNullException.ThrowIfNull(entry);
-        if (key.Text.Length > ExactKey.MaxTextBytes)
-        {
-            throw new ArgumentException($"Entry {index}: the exact key is {key.Text.Length} bytes; at most {ExactKey.MaxTextBytes} are allowed. Nothing was written.", nameof(key));
-        }
-
-        if (entry.ContextFingerprint.Length > 255)
-        {
-            throw new ArgumentException($"Entry {index}: ContextFingerprint is {entry.ContextFingerprint.Length} bytes; at most 255 are allowed. Nothing was written.", nameof(entry));
-        }
-
-        if (entry.Attributes.Count > ushort.MaxValue)
-        {
-            throw new ArgumentException($"Entry {index} has {entry.Attributes.Count} attributes; at most {ushort.MaxValue} are allowed. Nothing was written.", nameof(entry));
-        }
-
-        if (ttl is { } t && t <= TimeSpan.Zero)
-        {
-            throw new ArgumentOutOfRangeException(nameof(ttl), t, $"Entry {index}: a time to live must be positive. Nothing was written.");
-        }
-
-        var size = EntryRecord.Measure(entry, key);
-        if (size > _options.MaxEntryBytes)
-        {
-            throw new EntryTooLargeException(index, size, _options.MaxEntryBytes);
-        }
-
-        return size;
-    }
-
     /// <summary>Deletes an entry by id.</summary>
     /// <param name="id">The entry's id.</param>
     /// <param name="cancellationToken">Cancels waiting for durability.</param>
@@ -407,17 +264,9 @@ public sealed class EntryStore : IAsyncDisposable
     public async ValueTask<bool> DeleteAsync(ulong id, CancellationToken cancellationToken = default)
     {
         RemovedBuffer removed = default;
-        long walEnd;
-        lock (_writeLock)
+        if (!Writer.Delete(id, ref removed, out var walEnd))
         {
-            ThrowIfNotWritable();
-            if (!_directory.TryGetById(id, out var meta))
-            {
-                return false;
-            }
-
-            RemoveCore(meta, RemovalReason.Deleted, ref removed);
-            walEnd = _wal?.TailAddress ?? 0;
+            return false;
         }
 
         Interlocked.Increment(ref _deletes);
@@ -446,22 +295,7 @@ public sealed class EntryStore : IAsyncDisposable
     private async ValueTask<int> DeleteWhereAsync(Func<EntryMeta, ulong, bool> match, ulong argument, CancellationToken cancellationToken)
     {
         RemovedBuffer removed = default;
-        long walEnd;
-        lock (_writeLock)
-        {
-            ThrowIfNotWritable();
-            for (var slot = _directory.Count - 1; slot >= 0; slot--)
-            {
-                var meta = _directory[slot];
-                if (match(meta, argument))
-                {
-                    RemoveCore(meta, RemovalReason.Deleted, ref removed);
-                }
-            }
-
-            walEnd = _wal?.TailAddress ?? 0;
-        }
-
+        var walEnd = Writer.DeleteWhere(match, argument, ref removed);
         var count = removed.Count;
         Interlocked.Add(ref _deletes, count);
         Notify(ref removed);
@@ -485,18 +319,8 @@ public sealed class EntryStore : IAsyncDisposable
         bool more;
         do
         {
-            // In chunks, so that a mass expiry does not hold the write lock for long.
             RemovedBuffer removed = default;
-            lock (_writeLock)
-            {
-                if (_closing)
-                {
-                    return total;
-                }
-
-                more = SweepLocked(nowMs, ref removed, SweepChunk);
-            }
-
+            more = Writer.SweepChunk(nowMs, ref removed);
             var count = removed.Count;
             total += count;
             Interlocked.Add(ref _expirations, count);
@@ -510,76 +334,6 @@ public sealed class EntryStore : IAsyncDisposable
         }
 
         return total;
-    }
-
-    private const int SweepChunk = 4096;
-
-    /// <summary>Removes expired entries, at most <paramref name="limit"/>; returns true if it stopped at the limit.</summary>
-    private bool SweepLocked(long nowMs, ref RemovedBuffer removed, int limit = int.MaxValue)
-    {
-        // Backwards: removal moves the last slot into the hole, and that slot has been visited already.
-        for (var slot = _directory.Count - 1; slot >= 0; slot--)
-        {
-            var meta = _directory[slot];
-            if (Volatile.Read(ref meta.ExpiresMs) <= nowMs)
-            {
-                RemoveCore(meta, RemovalReason.Expired, ref removed);
-                if (removed.Count >= limit)
-                {
-                    return true;
-                }
-            }
-        }
-
-        return false;
-    }
-
-    // ---- write internals (write lock held) -----------------------------------------------------------------------
-
-    private EntryMeta? ApplySet(ReadOnlySpan<byte> record, EntryMeta meta)
-    {
-        _records!.Upsert(meta.Id, record);
-        var replaced = _directory.Add(meta);
-        if (replaced is not null)
-        {
-            _records!.Delete(replaced.Id);
-        }
-
-        return replaced;
-    }
-
-    private void RemoveCore(EntryMeta meta, RemovalReason reason, ref RemovedBuffer removed)
-    {
-        var lsn = ++_lastLsn;
-        if (_wal is not null)
-        {
-            Span<byte> op = stackalloc byte[OpHeaderSize + 8];
-            op[0] = OpDelete;
-            BinaryPrimitives.WriteInt64LittleEndian(op[1..], lsn);
-            BinaryPrimitives.WriteUInt64LittleEndian(op[OpHeaderSize..], meta.Id);
-            _wal.Enqueue(op);
-        }
-
-        _records!.Delete(meta.Id);
-        _directory.Remove(meta);
-        removed.Add(Removal(meta, reason));
-    }
-
-    private void EvictIfNeeded(EntryMeta justAdded, ref RemovedBuffer removed)
-    {
-        var maxEntries = _options.MaxEntries;
-        var maxBytes = _options.MaxBytes;
-        while ((maxEntries > 0 && _directory.Count > maxEntries) || (maxBytes > 0 && _directory.Bytes > maxBytes))
-        {
-            var victim = _victims.Choose(_directory, justAdded);
-            if (victim is null)
-            {
-                break;
-            }
-
-            RemoveCore(victim, RemovalReason.Evicted, ref removed);
-            Interlocked.Increment(ref _evictions);
-        }
     }
 
     // ================================================================================================================
@@ -617,7 +371,7 @@ public sealed class EntryStore : IAsyncDisposable
     {
         EntryMeta[] copy;
         int count;
-        lock (_writeLock)
+        lock (Writer.Lock)
         {
             count = _directory.Count;
             copy = ArrayPool<EntryMeta>.Shared.Rent(Math.Max(count, 1));
@@ -657,7 +411,7 @@ public sealed class EntryStore : IAsyncDisposable
             _reader.Misses,
             Interlocked.Read(ref _deletes),
             Interlocked.Read(ref _expirations),
-            Interlocked.Read(ref _evictions),
+            _writer?.Evictions ?? 0,
             _checkpoints.Count,
             _commits?.Commits ?? 0,
             _reader.CorruptRecords);
@@ -693,11 +447,7 @@ public sealed class EntryStore : IAsyncDisposable
             TaskContinuationOptions.OnlyOnFaulted,
             TaskScheduler.Default);
 
-    private void ThrowIfNotWritable()
-    {
-        ObjectDisposedException.ThrowIf(_closing, this);
-        _health.ThrowIfUnavailable();
-    }
+    private EntryWriter Writer => _writer ?? throw new InvalidOperationException("The entry store is not open.");
 
     private async Task CheckpointLoopAsync(CancellationToken stopping)
     {
@@ -814,9 +564,10 @@ public sealed class EntryStore : IAsyncDisposable
     private async Task<CheckpointInfo> CheckpointCoreAsync()
     {
         CapturedCheckpoint captured;
-        lock (_writeLock)
+        var writer = Writer;
+        lock (writer.Lock)
         {
-            captured = _checkpoints.Capture(_directory, _records!, _wal, Interlocked.Read(ref _lastId), _lastLsn);
+            captured = _checkpoints.Capture(writer.Directory, _records!, writer.Wal, writer.LastId, writer.LastLsn);
             try
             {
                 // Not during OpenAsync: the engine has not restored its index yet (it matches CurrentCheckpointSequence
@@ -844,6 +595,7 @@ public sealed class EntryStore : IAsyncDisposable
     /// </summary>
     private async Task ResetWalAsync()
     {
+        Writer.Wal = null;
         _wal?.Dispose();
         _wal = null;
         _walDevice?.Dispose();
@@ -972,28 +724,11 @@ public sealed class EntryStore : IAsyncDisposable
         }
 
         _lastId = _layout.StartIdEpoch(_lastId);
+        _writer = new EntryWriter(_options, _health, _records!, _directory, _wal, _lastId, _lastLsn);
 
         // Drop what expired while the store was down, and enforce limits that may have been lowered.
-        RemovedBuffer dropped = default;
-        lock (_writeLock)
-        {
-            SweepLocked(NowMs(), ref dropped);
-        }
-
-        var expired = dropped.Count;
-        dropped.CopyTo(removedEntries);
-
-        dropped.Dispose();
-        RemovedBuffer evicted = default;
-        lock (_writeLock)
-        {
-            EvictIfNeeded(new EntryMeta(), ref evicted);
-        }
-
-        evicted.CopyTo(removedEntries);
-
-        var changed = replayed > 0 || expired > 0 || evicted.Count > 0 || fellBack || _upgradedSnapshot;
-        evicted.Dispose();
+        var (expired, evicted) = _writer.DropExpiredAndOverLimit(NowMs(), removedEntries);
+        var changed = replayed > 0 || expired > 0 || evicted > 0 || fellBack || _upgradedSnapshot;
         if (changed)
         {
             await CheckpointCoreAsync().ConfigureAwait(false);
@@ -1009,6 +744,7 @@ public sealed class EntryStore : IAsyncDisposable
         if (_options.Durability == DurabilityMode.None && _wal is not null)
         {
             // The store now runs without a log: everything it held is in the checkpoint just taken.
+            Writer.Wal = null;
             _wal.Dispose();
             _wal = null;
             _walDevice?.Dispose();
@@ -1050,6 +786,7 @@ public sealed class EntryStore : IAsyncDisposable
         CreateKv();
         _directory = new EntryDirectory();
         _lastId = _layout.StartIdEpoch(_lastId);
+        _writer = new EntryWriter(_options, _health, _records!, _directory, null, _lastId, 0);
         _checkpoints.Reset();
         if (_options.Durability != DurabilityMode.None)
         {
@@ -1069,7 +806,14 @@ public sealed class EntryStore : IAsyncDisposable
         return _options.DeviceWrapper is { } wrap ? wrap(device) : device;
     }
 
-    private void OpenWal() => (_wal, _walDevice) = WriteAheadLog.Open(_options, _layout, CreateDevice);
+    private void OpenWal()
+    {
+        (_wal, _walDevice) = WriteAheadLog.Open(_options, _layout, CreateDevice);
+        if (_writer is not null)
+        {
+            _writer.Wal = _wal;
+        }
+    }
 
     private void StartBackgroundTasks()
     {
@@ -1107,11 +851,7 @@ public sealed class EntryStore : IAsyncDisposable
             return;
         }
 
-        lock (_writeLock)
-        {
-            _closing = true;
-        }
-
+        _writer?.Close();
         await _stopping.CancelAsync().ConfigureAwait(false);
         try
         {
@@ -1181,11 +921,7 @@ public sealed class EntryStore : IAsyncDisposable
     internal async Task SimulateCrashAsync(bool commitLog)
     {
         Interlocked.Exchange(ref _disposed, 1);
-        lock (_writeLock)
-        {
-            _closing = true;
-        }
-
+        _writer?.Close();
         await _stopping.CancelAsync().ConfigureAwait(false);
         try
         {
