@@ -48,9 +48,7 @@ public sealed class EntryStore : IAsyncDisposable
     private TimeSpan _healthRetryInterval = TimeSpan.FromSeconds(1);
     private IDevice? _walDevice;
     private EntryWriter? _writer;
-    private EntryDirectory _directory = new(); // the writer's, once open; read here for counts without the lock
-    private long _lastId;  // during open only: then the writer's
-    private long _lastLsn; // during open only: then the writer's
+    private EntryDirectory _directory = new(); // the writer's; read here for counts, without the lock
     private bool _opened;
     private int _disposed;
 
@@ -58,7 +56,6 @@ public sealed class EntryStore : IAsyncDisposable
     private long _replacements;
     private long _deletes;
     private long _expirations;
-    private bool _upgradedSnapshot;
 
     private EntryStore(EntryStoreOptions options, IEntryStoreObserver? observer, ILogger? logger, TimeProvider? timeProvider)
     {
@@ -146,9 +143,11 @@ public sealed class EntryStore : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var store = new EntryStore(options, observer, logger, timeProvider);
+        using var opener = new StoreOpener(options, store._layout, store._checkpoints, store._health, store._time, store._logger, store.CreateDevice);
         try
         {
-            await store.OpenCoreAsync(cancellationToken).ConfigureAwait(false);
+            var opened = await opener.OpenAsync(cancellationToken).ConfigureAwait(false);
+            (store._records, store._directory, store._writer, store._wal, store._walDevice, store.Recovery) = opened;
         }
         catch
         {
@@ -588,231 +587,10 @@ public sealed class EntryStore : IAsyncDisposable
         return await _checkpoints.CompleteAsync(captured, _records!, _wal).ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// Replaces the write-ahead log with an empty one, after a checkpoint that holds everything (at open, before any
-    /// write). Then a checkpoint that points into the new log, and the older ones, which point into the old log, go.
-    /// A crash in between recovers the first checkpoint and finds the new log empty.
-    /// </summary>
-    private async Task ResetWalAsync()
-    {
-        Writer.Wal = null;
-        _wal?.Dispose();
-        _wal = null;
-        _walDevice?.Dispose();
-        _walDevice = null;
-        Directory.Delete(_layout.WalDirectory, recursive: true);
-        OpenWal();
-
-        // Forget the older checkpoints first, so the new one does not trim the new log to their (old log's) addresses;
-        // their files go only once the new checkpoint is complete.
-        var older = _checkpoints.Forget();
-        await CheckpointCoreAsync().ConfigureAwait(false);
-        _checkpoints.DeleteForgotten(older);
-    }
-
-    // ================================================================================================================
-    // Open and recovery
-    // ================================================================================================================
-
-    private async Task OpenCoreAsync(CancellationToken cancellationToken)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var root = _layout.Root;
-        var problems = new List<string>();
-        _layout.Open();
-
-        var unrecoverable = _layout.CheckFormat(problems);
-        var manifests = CheckpointManifest.List(_layout.CheckpointDirectory);
-        CheckpointManifest? recovered = null;
-        var fellBack = false;
-        if (unrecoverable is null && manifests.Count == 0)
-        {
-            if (DataDirectoryLayout.HasData(_layout.KvDirectory) || DataDirectoryLayout.HasData(_layout.CheckpointDirectory))
-            {
-                unrecoverable = $"no checkpoint manifest in {_layout.CheckpointDirectory}, yet the directory holds store data";
-            }
-        }
-        else if (unrecoverable is null)
-        {
-            foreach (var sequence in manifests)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                try
-                {
-                    var restored = await _checkpoints.RestoreAsync(sequence, () => new RecordLog(_options, _layout, CreateDevice), cancellationToken).ConfigureAwait(false);
-                    _records = restored.Records;
-                    _directory = restored.Directory;
-                    _lastId = restored.LastId;
-                    _lastLsn = restored.LastLsn;
-                    _upgradedSnapshot = restored.UpgradedSnapshot;
-                    recovered = restored.Manifest;
-                    break;
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException and not EntryStoreVersionException)
-                {
-                    // Any failure reading a damaged file (FASTER's metadata parsing can throw anything, even a
-                    // NullReferenceException) makes this checkpoint unusable, not the open a crash.
-                    problems.Add($"checkpoint {sequence}{_checkpoints.Describe(sequence)} is unusable: {OneLine(ex)}");
-                    DisposeFaster();
-                    fellBack = true;
-                }
-            }
-
-            if (recovered is null)
-            {
-                unrecoverable = "no checkpoint could be recovered";
-            }
-        }
-
-        string? movedAside = null;
-        if (unrecoverable is not null)
-        {
-            problems.Add(unrecoverable);
-            var summary = string.Join("; ", problems);
-            if (_options.OnUnrecoverableData == UnrecoverableDataPolicy.Fail)
-            {
-                throw new EntryStoreCorruptedException(
-                    $"The entry store in {root} cannot be recovered: {summary}. Nothing was changed; restore a backup, or move the directory aside (OnUnrecoverableData = MoveAsideAndStartEmpty does this and starts empty).");
-            }
-
-            movedAside = _layout.MoveAside(_time.GetUtcNow());
-            Log.MovedAside(_logger, root, movedAside, summary);
-            recovered = null;
-            fellBack = false;
-        }
-
-        if (recovered is null)
-        {
-            await CreateNewAsync(root).ConfigureAwait(false);
-            Recovery = new RecoveryReport
-            {
-                CreatedNew = true,
-                Problems = problems,
-                MovedAsideTo = movedAside,
-                CurrentCheckpointSequence = _checkpoints.Sequence,
-                Duration = Stopwatch.GetElapsedTime(started),
-            };
-            return;
-        }
-
-        if (fellBack)
-        {
-            problems.Add($"recovered the older checkpoint {recovered.Sequence} ({recovered.EntryCount} entries, taken {DateTimeOffset.FromUnixTimeMilliseconds(recovered.CreatedUnixMs):u}); " +
-                (_options.Durability == DurabilityMode.None && !Directory.Exists(_layout.WalDirectory)
-                    ? "changes made after it are lost (durability None keeps no write-ahead log)"
-                    : "the write-ahead log is replayed from it"));
-        }
-
-        // Replay the write-ahead log (present in Strict and Periodic; also replayed once if the store was switched to None).
-        var added = new List<ulong>();
-        var removedEntries = new List<RemovedEntry>();
-        long replayed = 0;
-        var replay = new WriteAheadLogReplay(_directory, _records!, _lastLsn, _lastId, added, removedEntries, problems);
-        if (_options.Durability != DurabilityMode.None || DataDirectoryLayout.HasData(_layout.WalDirectory))
-        {
-            OpenWal();
-            var from = recovered.WalAddress;
-            if (from < _wal!.BeginAddress)
-            {
-                problems.Add($"the write-ahead log starts at {_wal.BeginAddress}, after the checkpoint's replay point {from}: changes in between are lost");
-                from = _wal.BeginAddress;
-            }
-
-            replayed = replay.Run(_layout.WalBasePath, _options.PageSizeBytes, from);
-            _lastLsn = replay.LastLsn;
-            _lastId = replay.LastId;
-        }
-
-        _lastId = _layout.StartIdEpoch(_lastId);
-        _writer = new EntryWriter(_options, _health, _records!, _directory, _wal, _lastId, _lastLsn);
-
-        // Drop what expired while the store was down, and enforce limits that may have been lowered.
-        var (expired, evicted) = _writer.DropExpiredAndOverLimit(NowMs(), removedEntries);
-        var changed = replayed > 0 || expired > 0 || evicted > 0 || fellBack || _upgradedSnapshot;
-        if (changed)
-        {
-            await CheckpointCoreAsync().ConfigureAwait(false);
-        }
-
-        if (_wal is not null && (replay.SkippedRecords > 0 || replay.CommittedEnd > _wal.TailAddress))
-        {
-            // FASTER's own recovery stopped at the damage, so it would append over the committed records replayed past
-            // it; the checkpoint just taken holds all of them, so start a fresh log.
-            await ResetWalAsync().ConfigureAwait(false);
-        }
-
-        if (_options.Durability == DurabilityMode.None && _wal is not null)
-        {
-            // The store now runs without a log: everything it held is in the checkpoint just taken.
-            Writer.Wal = null;
-            _wal.Dispose();
-            _wal = null;
-            _walDevice?.Dispose();
-            _walDevice = null;
-            Directory.Delete(_layout.WalDirectory, recursive: true);
-        }
-
-        foreach (var p in problems)
-        {
-            Log.RecoveryProblem(_logger, p);
-        }
-
-        var addedLive = added.Where(id => _directory.TryGetById(id, out _)).ToList();
-        var elapsed = Stopwatch.GetElapsedTime(started);
-        Recovery = new RecoveryReport
-        {
-            CheckpointSequence = recovered.Sequence,
-            ReplayedOperations = replayed,
-            AddedIds = addedLive,
-            Removed = removedEntries,
-            CurrentCheckpointSequence = _checkpoints.Sequence,
-            EntryCount = _directory.Count,
-            ExpiredOnRecovery = expired,
-            Problems = problems,
-            SkippedRecords = replay.SkippedRecords,
-            TornTail = replay.TornTail,
-            FellBackToOlderCheckpoint = fellBack,
-            Duration = elapsed,
-        };
-        Log.Recovered(_logger, (long)elapsed.TotalMilliseconds, recovered.Sequence, recovered.EntryCount, replayed, expired, _directory.Count);
-    }
-
-    private static string OneLine(Exception ex) =>
-        ex is InvalidDataException or FasterException or IOException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}";
-
-    private async Task CreateNewAsync(string root)
-    {
-        _layout.WriteFormat();
-        CreateKv();
-        _directory = new EntryDirectory();
-        _lastId = _layout.StartIdEpoch(_lastId);
-        _writer = new EntryWriter(_options, _health, _records!, _directory, null, _lastId, 0);
-        _checkpoints.Reset();
-        if (_options.Durability != DurabilityMode.None)
-        {
-            OpenWal();
-        }
-
-        // An initial checkpoint, so that a directory with data always has a manifest.
-        await CheckpointCoreAsync().ConfigureAwait(false);
-        Log.Created(_logger, root, _options.Durability);
-    }
-
-    private void CreateKv() => _records = new RecordLog(_options, _layout, CreateDevice);
-
     private IDevice CreateDevice(string path)
     {
         var device = Devices.CreateLogDevice(path, preallocateFile: false, deleteOnClose: false, recoverDevice: true);
         return _options.DeviceWrapper is { } wrap ? wrap(device) : device;
-    }
-
-    private void OpenWal()
-    {
-        (_wal, _walDevice) = WriteAheadLog.Open(_options, _layout, CreateDevice);
-        if (_writer is not null)
-        {
-            _writer.Wal = _wal;
-        }
     }
 
     private void StartBackgroundTasks()
