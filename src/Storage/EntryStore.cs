@@ -14,16 +14,19 @@ namespace SemCache.Storage;
 /// checkpoints, TTLs with a background sweep, capacity limits with eviction, and recovery of all of it at start-up.
 /// </summary>
 /// <remarks>
-/// <para>Data directory layout: <c>FORMAT</c> (store format version), <c>kv/</c> (FASTER hybrid log segments),
-/// <c>kv-checkpoints/</c> (FASTER index and log checkpoints), <c>wal/</c> (write-ahead log and its commit records),
-/// <c>checkpoints/</c> (one manifest and one directory snapshot per checkpoint; the newest two are kept).</para>
+/// <para>This type is the façade; each job lives in its own internal type: <see cref="EntryWriter"/> (the write path and
+/// the write lock), <see cref="EntryReader"/> (lookups and scans), <see cref="CommitScheduler"/> (group and periodic
+/// commits, retry after a failed commit), <see cref="StoreHealthMonitor"/> (whether writes can be made durable),
+/// <see cref="CheckpointKeeper"/> (checkpoints, retention, restore), <see cref="StoreOpener"/> (create or recover),
+/// <see cref="WriteAheadLogReplay"/> and <see cref="WriteAheadLogReader"/> (replay that skips damaged records),
+/// <see cref="RecordLog"/> (FASTER KV), <see cref="DataDirectoryLayout"/> (paths, FORMAT, LOCK, EPOCH, move-aside),
+/// <see cref="MaintenanceLoops"/> (periodic checkpoints and sweeps).</para>
 /// <para>Durability: every mutation is appended to the write-ahead log under the write lock, then applied to FASTER and
 /// the directory, so the log order is the apply order. A checkpoint captures, under the same lock, the directory and the
 /// log address; the FASTER checkpoint that follows holds at least every change before that address. Recovery restores
 /// the FASTER checkpoint and the directory snapshot, then replays the log from that address — an idempotent
 /// last-writer-wins replay. <see cref="DurabilityMode.Strict"/> makes each Set wait for a log commit; commits are
-/// grouped: the writer that completes the expected batch (as many writers as shared the previous commit) issues one
-/// commit of the log tail for all of them, and a fallback loop commits a batch that does not fill up within 2 ms.</para>
+/// grouped (<see cref="CommitScheduler"/>).</para>
 /// <para>The write-ahead log was chosen over per-batch FASTER checkpoints for group commit because a log commit writes
 /// only the appended bytes plus a small commit record, while even an incremental fold-over checkpoint walks FASTER's
 /// checkpoint state machine, writes metadata files and makes the whole log read-only each time.</para>
@@ -448,47 +451,6 @@ public sealed class EntryStore : IAsyncDisposable
 
     private EntryWriter Writer => _writer ?? throw new InvalidOperationException("The entry store is not open.");
 
-    private async Task CheckpointLoopAsync(CancellationToken stopping)
-    {
-        using var timer = new PeriodicTimer(_options.CheckpointInterval);
-        while (!stopping.IsCancellationRequested)
-        {
-            try
-            {
-                if (!await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
-                {
-                    break;
-                }
-
-                if (!_health.Writable)
-                {
-                    // A checkpoint writes the hybrid log; on a full disk FASTER's flush would fail and never finish.
-                    continue;
-                }
-
-                if (_options.LogCompactionRatio > 0)
-                {
-                    var span = _records!.TailAddress - _records.BeginAddress;
-                    if (span > 64L << 20 && span > _options.LogCompactionRatio * Bytes && await CompactAsync(stopping).ConfigureAwait(false) > 0)
-                    {
-                        // FASTER's next checkpoint deletes the segments before the new begin address, which the older
-                        // retained checkpoint still points into; a second checkpoint makes both retained ones post-compaction.
-                        await CheckpointAsync(stopping).ConfigureAwait(false);
-                    }
-                }
-
-                await CheckpointAsync(stopping).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-            catch (Exception ex)
-            {
-                Log.BackgroundFailure(_logger, ex, "checkpoint");
-            }
-        }
-    }
 
     /// <summary>
     /// Compacts the hybrid log: live records below its read-only boundary are copied to the tail and the log's begin
@@ -515,30 +477,6 @@ public sealed class EntryStore : IAsyncDisposable
         }
     }
 
-    private async Task SweepLoopAsync(CancellationToken stopping)
-    {
-        using var timer = new PeriodicTimer(_options.SweepInterval, _time);
-        while (!stopping.IsCancellationRequested)
-        {
-            try
-            {
-                if (!await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
-                {
-                    break;
-                }
-
-                SweepExpired();
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-            catch (Exception ex)
-            {
-                Log.BackgroundFailure(_logger, ex, "expiry sweep");
-            }
-        }
-    }
 
     /// <summary>
     /// Takes a checkpoint of the records (FASTER fold-over checkpoint of index and log) and the directory, then trims the
@@ -607,12 +545,12 @@ public sealed class EntryStore : IAsyncDisposable
 
         if (_options.CheckpointInterval > TimeSpan.Zero)
         {
-            _background.Add(Task.Run(() => CheckpointLoopAsync(stopping), CancellationToken.None));
+            _background.Add(Task.Run(() => MaintenanceLoops.RunCheckpointsAsync(_options, _health, _records!, () => Bytes, CompactAsync, CheckpointAsync, _logger, stopping), CancellationToken.None));
         }
 
         if (_options.SweepInterval > TimeSpan.Zero)
         {
-            _background.Add(Task.Run(() => SweepLoopAsync(stopping), CancellationToken.None));
+            _background.Add(Task.Run(() => MaintenanceLoops.RunSweepsAsync(_options.SweepInterval, _time, SweepExpired, _logger, stopping), CancellationToken.None));
         }
     }
 
