@@ -9,6 +9,7 @@ namespace SemCache.Storage;
 internal readonly record struct CapturedCheckpoint(long Sequence, Guid Token, byte[] Snapshot, long WalAddress, long KvTail, long Entries, long StartedTimestamp);
 
 /// <summary>A checkpoint restored at open: its manifest, the directory it held and the counters to continue from.</summary>
+/// <remarks><see cref="LastLsn"/> is -1 when the directory was rebuilt from the records (the snapshot, which holds it, was unusable).</remarks>
 internal sealed record RestoredCheckpoint(CheckpointManifest Manifest, RecordLog Records, EntryDirectory Directory, long LastId, long LastLsn, bool UpgradedSnapshot);
 
 /// <summary>
@@ -113,10 +114,11 @@ internal sealed class CheckpointKeeper
 
     /// <summary>
     /// Restores checkpoint <paramref name="sequence"/>: manifest, hybrid-log segments, directory snapshot and FASTER
-    /// checkpoint, then a sample of the records. Throws (any exception) when it is unusable; the records it created are
-    /// disposed then.
+    /// checkpoint, then a sample of the records. With <paramref name="rebuildDirectory"/>, the snapshot is not read and the
+    /// directory is rebuilt from the records instead (the last resort when no snapshot is usable). Throws (any exception)
+    /// when it is unusable; the records it created are disposed then.
     /// </summary>
-    public async Task<RestoredCheckpoint> RestoreAsync(long sequence, Func<RecordLog> createRecords, CancellationToken cancellationToken)
+    public async Task<RestoredCheckpoint> RestoreAsync(long sequence, Func<RecordLog> createRecords, bool rebuildDirectory, CancellationToken cancellationToken)
     {
         var manifestPath = Path.Combine(_layout.CheckpointDirectory, CheckpointManifest.FileName(sequence));
         var manifest = CheckpointManifest.Parse(await File.ReadAllBytesAsync(manifestPath, cancellationToken).ConfigureAwait(false), manifestPath);
@@ -127,15 +129,26 @@ internal sealed class CheckpointKeeper
 
         _layout.ValidateHybridLogSegments(manifest);
         var directoryPath = Path.Combine(_layout.CheckpointDirectory, CheckpointManifest.DirectoryFileName(sequence));
-        if (!File.Exists(directoryPath))
+        EntryDirectory directory;
+        ulong lastId = 0;
+        long lastLsn = -1;
+        var hasDimensions = true;
+        if (rebuildDirectory)
         {
-            throw new InvalidDataException($"directory snapshot {directoryPath} is missing");
+            directory = new EntryDirectory();
         }
-
-        var directory = EntryDirectory.Load(await File.ReadAllBytesAsync(directoryPath, cancellationToken).ConfigureAwait(false), sequence, out var lastId, out _, out var lastLsn, out var hasDimensions);
-        if (directory.Count != manifest.EntryCount)
+        else
         {
-            throw new InvalidDataException($"directory snapshot {directoryPath} holds {directory.Count} entries, the manifest says {manifest.EntryCount}");
+            if (!File.Exists(directoryPath))
+            {
+                throw new InvalidDataException($"directory snapshot {directoryPath} is missing");
+            }
+
+            directory = EntryDirectory.Load(await File.ReadAllBytesAsync(directoryPath, cancellationToken).ConfigureAwait(false), sequence, out lastId, out _, out lastLsn, out hasDimensions);
+            if (directory.Count != manifest.EntryCount)
+            {
+                throw new InvalidDataException($"directory snapshot {directoryPath} holds {directory.Count} entries, the manifest says {manifest.EntryCount}");
+            }
         }
 
         var guid = manifest.FasterToken.ToString("D");
@@ -148,6 +161,11 @@ internal sealed class CheckpointKeeper
         try
         {
             await records.RecoverAsync(manifest.FasterToken, cancellationToken).ConfigureAwait(false);
+            if (rebuildDirectory)
+            {
+                lastId = RebuildDirectory(records, directory);
+            }
+
             VerifySample(records, directory, sequence);
             if (!hasDimensions)
             {
@@ -176,6 +194,44 @@ internal sealed class CheckpointKeeper
 
         _retained.Add(manifest);
         return new RestoredCheckpoint(manifest, records, directory, (long)lastId, lastLsn, !hasDimensions);
+    }
+
+    /// <summary>
+    /// Rebuilds the directory from the records, in log order (a tombstone removes its id). What only the snapshot held
+    /// is lost: hit recency and expiries extended by sliding expiration. Returns the highest id seen.
+    /// </summary>
+    private static ulong RebuildDirectory(RecordLog records, EntryDirectory directory)
+    {
+        ulong lastId = 0;
+        using var iterator = records.Scan();
+        while (iterator.GetNext(out var recordInfo))
+        {
+            ref var key = ref iterator.GetKey();
+            if (key.Length != 8)
+            {
+                continue;
+            }
+
+            var id = BinaryPrimitives.ReadUInt64LittleEndian(key.AsReadOnlySpan());
+            lastId = Math.Max(lastId, id);
+            if (directory.TryGetById(id, out var existing))
+            {
+                directory.Remove(existing);
+            }
+
+            if (recordInfo.Tombstone)
+            {
+                continue;
+            }
+
+            var record = iterator.GetValue().AsReadOnlySpan();
+            if (EntryRecord.TryReadHeader(record, out var header, out _) && header.Id == id)
+            {
+                directory.Add(EntryRecord.ToMeta(record, header));
+            }
+        }
+
+        return lastId;
     }
 
     /// <summary>" (N entries, taken T)" for a readable manifest, "" otherwise: for problem lines.</summary>

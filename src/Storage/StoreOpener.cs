@@ -97,7 +97,7 @@ internal sealed class StoreOpener : IDisposable
                 cancellationToken.ThrowIfCancellationRequested();
                 try
                 {
-                    var restored = await _checkpoints.RestoreAsync(sequence, () => new RecordLog(_options, _layout, _createDevice), cancellationToken).ConfigureAwait(false);
+                    var restored = await _checkpoints.RestoreAsync(sequence, () => new RecordLog(_options, _layout, _createDevice), rebuildDirectory: false, cancellationToken).ConfigureAwait(false);
                     _records = restored.Records;
                     _directory = restored.Directory;
                     _lastId = restored.LastId;
@@ -112,6 +112,22 @@ internal sealed class StoreOpener : IDisposable
                     // NullReferenceException) makes this checkpoint unusable, not the open a crash.
                     problems.Add($"checkpoint {sequence}{_checkpoints.Describe(sequence)} is unusable: {OneLine(ex)}");
                     fellBack = true;
+                }
+            }
+
+            // Last resort: no directory snapshot was usable, but a FASTER checkpoint may be; rebuild the directory from it.
+            for (var i = 0; recovered is null && i < manifests.Count; i++)
+            {
+                try
+                {
+                    var restored = await _checkpoints.RestoreAsync(manifests[i], () => new RecordLog(_options, _layout, _createDevice), rebuildDirectory: true, cancellationToken).ConfigureAwait(false);
+                    (_records, _directory, _lastId, _lastLsn, recovered) = (restored.Records, restored.Directory, restored.LastId, restored.LastLsn, restored.Manifest);
+                    upgradedSnapshot = true; // the rebuilt directory must be checkpointed
+                    problems.Add($"rebuilt the directory of checkpoint {manifests[i]} from the {_directory.Count} records of its hybrid log; hit recency and expiries extended by sliding expiration are lost");
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException and not EntryStoreVersionException)
+                {
+                    problems.Add($"checkpoint {manifests[i]} cannot be rebuilt from its records either: {OneLine(ex)}");
                 }
             }
 

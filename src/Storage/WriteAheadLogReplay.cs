@@ -146,7 +146,7 @@ internal sealed class WriteAheadLogReplay
             {
                 case ReplayOutcome.Applied:
                     replayed++;
-                    var lost = LastLsn - lsnBefore - 1;
+                    var lost = lsnBefore < 0 ? 0 : LastLsn - lsnBefore - 1; // -1: a rebuilt directory, no known sequence number
                     if (damaged is { } d)
                     {
                         SkippedRecords++;
@@ -226,21 +226,7 @@ internal sealed class WriteAheadLogReplay
             return ReplayOutcome.Damaged;
         }
 
-        var hasher = new XxHash128((long)header.Partition);
-        hasher.Append(EntryRecord.ExactKeyText(record));
-        var meta2 = new EntryMeta
-        {
-            Id = header.Id,
-            ExactHash = hasher.GetCurrentHashAsUInt128(),
-            Partition = header.Partition,
-            NamespaceHash = EntryRecord.NamespaceHash(EntryRecord.NamespaceBytes(record)),
-            CreatedMs = header.CreatedMs,
-            ExpiresMs = header.ExpiresMs,
-            TtlMs = header.ExpiresMs - header.CreatedMs,
-            LastHitMs = header.CreatedMs,
-            Bytes = header.Length,
-            VectorDimension = header.VectorDimension,
-        };
+        var meta2 = EntryRecord.ToMeta(record, header);
         if (_directory.TryGetById(header.Id, out var existing))
         {
             // Already in the checkpoint (it captured this Set): replace the metadata but keep hit recency.

@@ -368,3 +368,65 @@ public sealed class DamagedCheckpointTests
         Assert.Equal(1, reopened.Count);
     }
 }
+
+/// <summary>When no directory snapshot is usable, the directory is rebuilt from the records.</summary>
+public sealed class DirectoryRebuildTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData(DurabilityMode.None, false)]
+    [InlineData(DurabilityMode.Periodic, false)]
+    [InlineData(DurabilityMode.Periodic, true)]
+    public async Task Damaged_snapshots_in_every_checkpoint_are_rebuilt_from_the_records_and_nothing_readable_is_lost(DurabilityMode mode, bool crash)
+    {
+        using var dir = new TempDirectory();
+        var options = Entries.Options(dir.Path, mode);
+        var ids = new Dictionary<string, ulong>();
+        var store = await EntryStore.OpenAsync(options, cancellationToken: Ct);
+        for (var i = 0; i < 300; i++)
+        {
+            ids[$"k{i}"] = (await store.SetAsync(Entries.Key($"k{i}"), Entries.Make($"p{i}", dimension: 6), cancellationToken: Ct)).Id;
+            if (i % 100 == 99)
+            {
+                await store.CheckpointAsync(Ct);
+            }
+        }
+
+        await store.DeleteAsync(ids["k5"], Ct);
+        ids.Remove("k5");
+        await store.SetAsync(Entries.Key("k6"), Entries.Make("p6 again", dimension: 6), cancellationToken: Ct); // replaces k6
+        ids.Remove("k6");
+        if (crash)
+        {
+            await store.SimulateCrashAsync(commitLog: true); // the last changes are only in the log
+        }
+        else
+        {
+            await store.DisposeAsync();
+        }
+
+        foreach (var snapshot in Directory.GetFiles(Path.Combine(dir.Path, "checkpoints"), "directory-*.bin"))
+        {
+            var bytes = await File.ReadAllBytesAsync(snapshot, Ct);
+            bytes[bytes.Length / 2] ^= 0xFF;
+            await File.WriteAllBytesAsync(snapshot, bytes, Ct);
+        }
+
+        await using var reopened = await EntryStore.OpenAsync(options, cancellationToken: Ct);
+
+        Assert.Contains(reopened.Recovery.Problems, p => p.Contains("rebuilt the directory", StringComparison.Ordinal));
+        Assert.Equal(299, reopened.Count);
+        Assert.Null(await reopened.GetByExactKeyAsync(Entries.Key("k5"), Ct));
+        Assert.Equal("p6 again", (await reopened.GetByExactKeyAsync(Entries.Key("k6"), Ct))!.Prompt);
+        foreach (var (key, id) in ids)
+        {
+            Assert.Equal(id, (await reopened.GetByExactKeyAsync(Entries.Key(key), Ct))!.Id);
+        }
+
+        Assert.All(reopened.EnumerateLiveIds(), e => Assert.Equal(6, e.VectorDimension));
+        Assert.Equal(299, reopened.CountInNamespace("tenant"));
+        var fresh = await reopened.SetAsync(Entries.Key("fresh"), Entries.Make("fresh"), cancellationToken: Ct);
+        Assert.True(fresh.Id > ids.Values.Max());
+    }
+}
