@@ -190,7 +190,7 @@ internal sealed class StoreOpener : IDisposable
                 from = _wal.BeginAddress;
             }
 
-            replayed = replay.Run(_layout.WalBasePath, _options.PageSizeBytes, from);
+            replayed = replay.Run(_layout.WalBasePath, _options.PageSizeBytes, from, _wal.TailAddress);
             _lastLsn = replay.LastLsn;
             _lastId = replay.LastId;
         }

@@ -35,7 +35,7 @@ internal readonly record struct WalItem(WalItemKind Kind, long Address, long Byt
 /// 4 bytes; zeros pad a page's end; an all-zero page start is the end of the data. Address <c>a</c> lives in file
 /// <c>wal.log.{a &gt;&gt; segmentBits}</c> at offset <c>a &amp; (segmentSize - 1)</c>.</para>
 /// </remarks>
-internal sealed class WriteAheadLogReader
+internal sealed class WriteAheadLogReader : IDisposable
 {
     private const int HeaderSize = 12;
     private readonly string _basePath;
@@ -44,6 +44,8 @@ internal sealed class WriteAheadLogReader
     private readonly Func<ReadOnlySpan<byte>, bool> _isOperation;
     private readonly byte[] _page;
     private long _pageAddress = -1;
+    private Microsoft.Win32.SafeHandles.SafeFileHandle? _handle;
+    private long _segment = -1;
     private long _address;
 
     /// <param name="basePath">Segment files are <c>{basePath}.{segment}</c>.</param>
@@ -254,7 +256,14 @@ internal sealed class WriteAheadLogReader
             return false;
         }
 
-        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        if (_segment != segment)
+        {
+            _handle?.Dispose();
+            _handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            _segment = segment;
+        }
+
+        var handle = _handle!;
         var offset = pageAddress & ((1L << _segmentBits) - 1);
         if (offset >= RandomAccess.GetLength(handle))
         {
@@ -276,6 +285,12 @@ internal sealed class WriteAheadLogReader
         _page.AsSpan(read).Clear();
         _pageAddress = pageAddress;
         return true;
+    }
+
+    public void Dispose()
+    {
+        _handle?.Dispose();
+        _handle = null;
     }
 
     private static int Align(long length) => (int)((length + 3) & ~3L);

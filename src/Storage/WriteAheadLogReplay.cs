@@ -51,11 +51,15 @@ internal sealed class WriteAheadLogReplay
     /// <summary>The address just after the last intact commit record.</summary>
     public long CommittedEnd { get; private set; }
 
-    /// <summary>Replays the committed part of the log from <paramref name="fromAddress"/>; returns the operations applied.</summary>
-    public long Run(string walBasePath, int pageSizeBytes, long fromAddress)
+    /// <summary>
+    /// Replays the committed part of the log from <paramref name="fromAddress"/>; returns the operations applied.
+    /// <paramref name="committedByFaster"/> is where FASTER's own recovery found the last commit (it stops at damage, so the
+    /// log may be committed further): records before it are applied as they are read.
+    /// </summary>
+    public long Run(string walBasePath, int pageSizeBytes, long fromAddress, long committedByFaster)
     {
         var pageBits = BitOperations.Log2((uint)pageSizeBytes);
-        var reader = new WriteAheadLogReader(walBasePath, pageBits, WriteAheadLog.SegmentBits(pageBits), fromAddress, IsIntactOperation);
+        using var reader = new WriteAheadLogReader(walBasePath, pageBits, WriteAheadLog.SegmentBits(pageBits), fromAddress, IsIntactOperation);
 
         // Operations are applied once a commit record after them shows they were committed; until then they wait here.
         var pending = new List<(WalItem Item, byte[]? Op)>();
@@ -78,6 +82,14 @@ internal sealed class WriteAheadLogReplay
                 pending.Clear();
                 uncommittedFrom = item.Address + item.Bytes;
                 CommittedEnd = uncommittedFrom;
+                continue;
+            }
+
+            if (item.Kind == WalItemKind.Record && pending.Count == 0 && item.Address + item.Bytes <= committedByFaster)
+            {
+                // Before the commit point FASTER recovered: committed, so applied in place (no copy, no wait for the
+                // commit record).
+                replayed += ApplyItem(item, item.Payload.Span, ref started, ref stale);
                 continue;
             }
 
@@ -121,7 +133,6 @@ internal sealed class WriteAheadLogReplay
     private long ApplyPending(List<(WalItem Item, byte[]? Op)> pending, ref bool started, ref bool stale)
     {
         long replayed = 0;
-        var damaged = _unresolved;
         foreach (var (item, op) in pending)
         {
             if (stale)
@@ -131,51 +142,56 @@ internal sealed class WriteAheadLogReplay
 
             if (op is null)
             {
-                damaged ??= item;
+                _unresolved ??= item;
                 continue;
             }
 
-            if (op.Length >= WriteAheadLog.HeaderSize && op[0] == WriteAheadLog.Probe)
-            {
-                continue;
-            }
-
-            var lsnBefore = LastLsn;
-            var outcome = ApplyLogged(op, out var problem);
-            switch (outcome)
-            {
-                case ReplayOutcome.Applied:
-                    replayed++;
-                    var lost = lsnBefore < 0 ? 0 : LastLsn - lsnBefore - 1; // -1: a rebuilt directory, no known sequence number
-                    if (damaged is { } d)
-                    {
-                        SkippedRecords++;
-                        _problems.Add($"the write-ahead log is damaged at address {d.Address} ({d.Problem}); skipped it and replayed on: " +
-                            (lost > 0 ? $"operations {lsnBefore + 1} to {LastLsn - 1} it held are lost" : "it held no operation"));
-                        damaged = null;
-                    }
-                    else if (lost > 0)
-                    {
-                        SkippedRecords++;
-                        _problems.Add($"the write-ahead log has no record of operations {lsnBefore + 1} to {LastLsn - 1} (before address {item.Address}); they are lost, later ones were replayed");
-                    }
-
-                    started = true;
-                    break;
-                case ReplayOutcome.AlreadyApplied when started:
-                    // An older operation after newer ones: bytes left behind past the log's end by an earlier run.
-                    stale = true;
-                    break;
-                case ReplayOutcome.AlreadyApplied:
-                    break;
-                default:
-                    damaged ??= item with { Problem = $"{item.Bytes} bytes at address {item.Address}: {problem}" };
-                    break;
-            }
+            replayed += ApplyItem(item, op, ref started, ref stale);
         }
 
-        _unresolved = stale ? null : damaged;
         return replayed;
+    }
+
+    /// <summary>Applies one intact record; reports the damage (or missing operations) it resolves. Returns 1 if applied.</summary>
+    private int ApplyItem(in WalItem item, ReadOnlySpan<byte> op, ref bool started, ref bool stale)
+    {
+        if (op.Length >= WriteAheadLog.HeaderSize && op[0] == WriteAheadLog.Probe)
+        {
+            return 0;
+        }
+
+        var lsnBefore = LastLsn;
+        var outcome = ApplyLogged(op, out var problem);
+        switch (outcome)
+        {
+            case ReplayOutcome.Applied:
+                var lost = lsnBefore < 0 ? 0 : LastLsn - lsnBefore - 1; // -1: a rebuilt directory, no known sequence number
+                if (_unresolved is { } d)
+                {
+                    SkippedRecords++;
+                    _problems.Add($"the write-ahead log is damaged at address {d.Address} ({d.Problem}); skipped it and replayed on: " +
+                        (lost > 0 ? $"operations {lsnBefore + 1} to {LastLsn - 1} it held are lost" : "it held no operation"));
+                    _unresolved = null;
+                }
+                else if (lost > 0)
+                {
+                    SkippedRecords++;
+                    _problems.Add($"the write-ahead log has no record of operations {lsnBefore + 1} to {LastLsn - 1} (before address {item.Address}); they are lost, later ones were replayed");
+                }
+
+                started = true;
+                return 1;
+            case ReplayOutcome.AlreadyApplied when started:
+                // An older operation after newer ones: bytes left behind past the log's end by an earlier run.
+                stale = true;
+                _unresolved = null;
+                return 0;
+            case ReplayOutcome.AlreadyApplied:
+                return 0;
+            default:
+                _unresolved ??= item with { Problem = $"{item.Bytes} bytes at address {item.Address}: {problem}" };
+                return 0;
+        }
     }
 
     private enum ReplayOutcome

@@ -30,7 +30,7 @@ public sealed class WriteAheadLogDamageTests
     /// <summary>Addresses of the operation records, in order, as the store's own reader sees them.</summary>
     private static List<long> RecordAddresses(string walFile, EntryStoreOptions options)
     {
-        var reader = new WriteAheadLogReader(walFile[..^2], System.Numerics.BitOperations.Log2((uint)options.PageSizeBytes), 28, 64, _ => true);
+        using var reader = new WriteAheadLogReader(walFile[..^2], System.Numerics.BitOperations.Log2((uint)options.PageSizeBytes), 28, 64, _ => true);
         var addresses = new List<long>();
         for (var item = reader.Next(); item.Kind != WalItemKind.End; item = reader.Next())
         {
