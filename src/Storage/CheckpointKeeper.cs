@@ -144,7 +144,15 @@ internal sealed class CheckpointKeeper
                 throw new InvalidDataException($"directory snapshot {directoryPath} is missing");
             }
 
-            directory = EntryDirectory.Load(await File.ReadAllBytesAsync(directoryPath, cancellationToken).ConfigureAwait(false), sequence, out lastId, out _, out lastLsn, out hasDimensions);
+            try
+            {
+                directory = EntryDirectory.Load(await File.ReadAllBytesAsync(directoryPath, cancellationToken).ConfigureAwait(false), sequence, out lastId, out _, out lastLsn, out hasDimensions);
+            }
+            catch (InvalidDataException ex)
+            {
+                throw new InvalidDataException($"{directoryPath}: {ex.Message}", ex);
+            }
+
             if (directory.Count != manifest.EntryCount)
             {
                 throw new InvalidDataException($"directory snapshot {directoryPath} holds {directory.Count} entries, the manifest says {manifest.EntryCount}");

@@ -64,6 +64,12 @@ internal sealed class DataDirectoryLayout : IDisposable
         {
             var text = File.ReadAllText(formatPath).Trim();
             var expected = FormatLine();
+            if (!text.StartsWith("semcache-entry-store format=", StringComparison.Ordinal) || !int.TryParse(text.AsSpan(28), NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            {
+                throw new EntryStoreCorruptedException(
+                    $"The {FormatFileName} file of {Root} is damaged (it reads '{Shorten(text)}'). Nothing was changed; if this directory holds a SemCache entry store written by this version, write '{expected}' into {formatPath} and start again, else point DataDirectory elsewhere.");
+            }
+
             if (!string.Equals(text, expected, StringComparison.Ordinal))
             {
                 throw new EntryStoreVersionException(
@@ -88,6 +94,12 @@ internal sealed class DataDirectoryLayout : IDisposable
 
         static bool IsKnown(string name) =>
             name is LockFileName or EpochFileName or "index" or "namespaces.json" || name.StartsWith("damaged-", StringComparison.Ordinal);
+    }
+
+    private static string Shorten(string text)
+    {
+        var printable = new string(text.Take(40).Select(c => char.IsControl(c) ? '?' : c).ToArray());
+        return text.Length > 40 ? printable + "…" : printable;
     }
 
     public void WriteFormat()

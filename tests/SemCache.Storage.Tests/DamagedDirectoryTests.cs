@@ -430,3 +430,55 @@ public sealed class DirectoryRebuildTests
         Assert.True(fresh.Id > ids.Values.Max());
     }
 }
+
+/// <summary>Damaged small files: one typed line naming the file and what to do.</summary>
+public sealed class DamagedFileMessageTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("\0\0\0\0garbage")]
+    [InlineData("semcache-entry-store format=x")]
+    public async Task A_damaged_FORMAT_file_fails_with_one_line_naming_the_file_and_the_fix(string content)
+    {
+        using var dir = new TempDirectory();
+        var options = Entries.Options(dir.Path);
+        await using (var store = await EntryStore.OpenAsync(options, cancellationToken: Ct))
+        {
+            await store.SetAsync(Entries.Key("k"), Entries.Make("p"), cancellationToken: Ct);
+        }
+
+        var format = Path.Combine(dir.Path, "FORMAT");
+        await File.WriteAllTextAsync(format, content, Ct);
+
+        var ex = await Assert.ThrowsAsync<EntryStoreCorruptedException>(() => EntryStore.OpenAsync(options, cancellationToken: Ct));
+
+        Assert.Contains(format, ex.Message, StringComparison.Ordinal);
+        Assert.Contains("semcache-entry-store format=1", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', ex.Message);
+        Assert.DoesNotContain('\0', ex.Message);
+    }
+
+    [Fact]
+    public async Task A_damaged_directory_snapshot_is_named_by_its_path_in_the_report()
+    {
+        using var dir = new TempDirectory();
+        var options = Entries.Options(dir.Path);
+        await using (var store = await EntryStore.OpenAsync(options, cancellationToken: Ct))
+        {
+            await store.SetAsync(Entries.Key("k"), Entries.Make("p"), cancellationToken: Ct);
+            await store.CheckpointAsync(Ct);
+        }
+
+        var snapshot = Directory.GetFiles(Path.Combine(dir.Path, "checkpoints"), "directory-*.bin").Order(StringComparer.Ordinal).Last();
+        var bytes = await File.ReadAllBytesAsync(snapshot, Ct);
+        bytes[^1] ^= 1;
+        await File.WriteAllBytesAsync(snapshot, bytes, Ct);
+
+        await using var reopened = await EntryStore.OpenAsync(options, cancellationToken: Ct);
+
+        Assert.Contains(reopened.Recovery.Problems, p => p.Contains(snapshot, StringComparison.Ordinal) && p.Contains("checksum", StringComparison.Ordinal));
+        Assert.Equal(1, reopened.Count);
+    }
+}
