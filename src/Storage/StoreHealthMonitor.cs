@@ -21,8 +21,7 @@ internal sealed class StoreHealthMonitor
     private readonly Lock _gate = new();
     private StoreHealth _current = StoreHealth.Healthy;
     private bool _diskFull;
-    private long _suspectFrom = long.MaxValue;
-    private long _suspectUntil = long.MinValue;
+    private readonly List<(long From, long Until)> _holes = []; // one per episode: log ranges that may not be on disk
 
     /// <param name="dataDirectory">Named in every reason.</param>
     /// <param name="becameUnwritable">Called once per episode, on the transition to not writable (outside the monitor's lock).</param>
@@ -80,9 +79,12 @@ internal sealed class StoreHealthMonitor
     {
         lock (_gate)
         {
-            if (address > _suspectFrom && address <= _suspectUntil)
+            foreach (var (from, until) in _holes)
             {
-                throw new StoreUnavailableException(_current.Reason ?? $"The write-ahead-log range holding this write could not be written to {_dataDirectory}; it is not durable.", _diskFull);
+                if (address > from && address <= until)
+                {
+                    throw new StoreUnavailableException(_current.Reason ?? $"The write-ahead-log range holding this write could not be written to {_dataDirectory}; it is not durable.", _diskFull);
+                }
             }
         }
     }
@@ -108,10 +110,19 @@ internal sealed class StoreHealthMonitor
         bool transition;
         lock (_gate)
         {
-            _suspectFrom = Math.Min(_suspectFrom, from);
-            _suspectUntil = Math.Max(_suspectUntil, until);
-            _diskFull = diskFull;
             transition = _current.Writable;
+            if (transition || _holes.Count == 0)
+            {
+                // A new episode: writes committed between episodes stay acknowledged.
+                _holes.Add((from, until));
+            }
+            else
+            {
+                var last = _holes[^1];
+                _holes[^1] = (Math.Min(last.From, from), Math.Max(last.Until, until));
+            }
+
+            _diskFull = diskFull;
             var since = transition ? DateTimeOffset.UtcNow : _current.Since;
             _current = state = new StoreHealth(false, $"The entry store in {_dataDirectory} cannot make writes durable: {reason}. Writes are refused until a retried commit succeeds (reads keep working).", since);
         }

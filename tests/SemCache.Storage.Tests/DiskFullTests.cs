@@ -99,6 +99,39 @@ public sealed class DiskFullTests
     }
 
     [Fact]
+    public async Task Repeated_episodes_each_refuse_writes_and_recover_and_what_was_acknowledged_between_them_survives_a_crash()
+    {
+        using var dir = new TempDirectory();
+        var (store, faults, options) = await OpenFaultyAsync(dir.Path, DurabilityMode.Strict);
+        var acknowledged = new List<string>();
+        for (var episode = 0; episode < 3; episode++)
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                await store.SetAsync(Entries.Key($"e{episode}-{i}"), Entries.Make($"e{episode}-{i}"), cancellationToken: Ct);
+                acknowledged.Add($"e{episode}-{i}");
+            }
+
+            faults.Wal!.Failing = true;
+            await Assert.ThrowsAsync<StoreUnavailableException>(async () => await store.SetAsync(Entries.Key($"lost{episode}"), Entries.Make("lost"), cancellationToken: Ct));
+            Assert.False(store.Health.Writable);
+            faults.Wal.Failing = false;
+            await WalFaults.WaitUntilAsync(() => store.Health.Writable, $"episode {episode} ends");
+        }
+
+        await store.SetAsync(Entries.Key("last"), Entries.Make("last"), cancellationToken: Ct);
+        acknowledged.Add("last");
+        await store.SimulateCrashAsync(commitLog: false);
+        options.DeviceWrapper = null;
+
+        await using var reopened = await EntryStore.OpenAsync(options, cancellationToken: Ct);
+        foreach (var key in acknowledged)
+        {
+            Assert.True(await reopened.GetByExactKeyAsync(Entries.Key(key), Ct) is not null, $"acknowledged Set {key} lost");
+        }
+    }
+
+    [Fact]
     public async Task Periodic_mode_stops_acknowledging_once_a_commit_fails_and_keeps_what_was_committed()
     {
         using var dir = new TempDirectory();
