@@ -657,20 +657,30 @@ public sealed class EntryStore : IAsyncDisposable
         DisposeResources();
     }
 
+    /// <summary>Closes the files; a failure of one is logged and does not keep the others open (close never throws).</summary>
     private void DisposeResources()
     {
-        DisposeFaster();
-        _layout.Dispose();
-    }
-
-    private void DisposeFaster()
-    {
-        _records?.Dispose();
+        Close(_records, "hybrid log");
         _records = null;
-        _wal?.Dispose();
+        Close(_wal, "write-ahead log");
         _wal = null;
-        _walDevice?.Dispose();
+        Close(_walDevice, "write-ahead-log device");
         _walDevice = null;
+        Close(_layout, "directory lock");
+
+        void Close(IDisposable? resource, string what)
+        {
+            try
+            {
+                resource?.Dispose();
+            }
+#pragma warning disable CA1031 // After a device failure FASTER may throw from Dispose; the other files must still close.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Log.BackgroundFailure(_logger, ex, "closing the " + what);
+            }
+        }
     }
 
     // ================================================================================================================
