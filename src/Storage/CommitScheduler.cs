@@ -259,7 +259,11 @@ internal sealed class CommitScheduler
                     await Task.Delay(HealthRetryInterval, stopping).ConfigureAwait(false);
                     if (await TryProbeCommitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false))
                     {
-                        _health.MarkHealthy();
+                        if (!_health.MarkHealthy())
+                        {
+                            break; // only a restart helps (the hybrid log failed)
+                        }
+
                         Log.WritableAgain(_logger, _options.DataDirectory);
                         _healed();
                     }

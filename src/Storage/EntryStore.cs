@@ -527,8 +527,13 @@ public sealed class EntryStore : IAsyncDisposable
 
     private IDevice CreateDevice(string path)
     {
-        var device = Devices.CreateLogDevice(path, preallocateFile: false, deleteOnClose: false, recoverDevice: true);
-        return _options.DeviceWrapper is { } wrap ? wrap(device) : device;
+        IDevice device = Devices.CreateLogDevice(path, preallocateFile: false, deleteOnClose: false, recoverDevice: true);
+        if (_options.DeviceWrapper is { } wrap)
+        {
+            device = wrap(device);
+        }
+
+        return string.Equals(path, _layout.KvBasePath, StringComparison.Ordinal) ? new HealthReportingDevice(device, _health.MarkHybridLogFailed) : device;
     }
 
     private void StartBackgroundTasks()
@@ -605,7 +610,7 @@ public sealed class EntryStore : IAsyncDisposable
     /// </summary>
     private async Task CloseDurablyAsync()
     {
-        if (!_health.Writable && _commits is { } commits && !await commits.TryProbeCommitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false))
+        if (_health.NeedsRestart || (!_health.Writable && _commits is { } commits && !await commits.TryProbeCommitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false)))
         {
             Log.ClosedWithoutCheckpoint(_logger, _options.DataDirectory, _checkpoints.Sequence, _directory.Count, _health.Current.Reason ?? "");
             return;

@@ -21,6 +21,7 @@ internal sealed class StoreHealthMonitor
     private readonly Lock _gate = new();
     private StoreHealth _current = StoreHealth.Healthy;
     private bool _diskFull;
+    private bool _needsRestart;
     private readonly List<(long From, long Until)> _holes = []; // one per episode: log ranges that may not be on disk
 
     /// <param name="dataDirectory">Named in every reason.</param>
@@ -34,6 +35,9 @@ internal sealed class StoreHealthMonitor
     public StoreHealth Current => Volatile.Read(ref _current);
 
     public bool Writable => Volatile.Read(ref _current).Writable;
+
+    /// <summary>True after a hybrid-log write failed: only a restart makes the store writable again.</summary>
+    public bool NeedsRestart => Volatile.Read(ref _needsRestart);
 
     /// <summary>Fails fast while not writable.</summary>
     public void ThrowIfUnavailable()
@@ -135,13 +139,44 @@ internal sealed class StoreHealthMonitor
         return state;
     }
 
-    /// <summary>A retried commit succeeded past every failed range: writes are accepted again.</summary>
-    public void MarkHealthy()
+    /// <summary>A retried commit succeeded past every failed range: writes are accepted again (unless only a restart can help).</summary>
+    /// <returns>True when the store is writable again.</returns>
+    public bool MarkHealthy()
     {
         lock (_gate)
         {
+            if (_needsRestart)
+            {
+                return false;
+            }
+
             _current = StoreHealth.Healthy;
             _diskFull = false;
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// A write of the hybrid log failed (<paramref name="errorCode"/> from the device): FASTER does not retry it, so the
+    /// store stays not writable until it is restarted.
+    /// </summary>
+    public void MarkHybridLogFailed(uint errorCode)
+    {
+        var diskFull = errorCode is 28 or 112 or 39 || (FreeBytes(_dataDirectory) is { } free && free < MinimumFreeBytes);
+        var text = diskFull ? "No space left on device" : errorCode == uint.MaxValue ? "an I/O error" : Marshal.GetPInvokeErrorMessage((int)errorCode);
+        var reason = $"The entry store in {_dataDirectory} cannot write its hybrid log: {text} (device error {errorCode}). FASTER does not retry a failed page write: free space, then restart the process (acknowledged writes are in the write-ahead log). Reads keep working.";
+        bool transition;
+        lock (_gate)
+        {
+            _needsRestart = true;
+            _diskFull = diskFull;
+            transition = _current.Writable;
+            _current = new StoreHealth(false, reason, transition ? DateTimeOffset.UtcNow : _current.Since);
+        }
+
+        if (transition)
+        {
+            _becameUnwritable(new IOException(reason), reason);
         }
     }
 

@@ -192,6 +192,58 @@ public sealed class DiskFullTests
         Assert.NotNull(await reopened.GetByExactKeyAsync(Entries.Key("kept"), Ct));
     }
 
+    [Fact]
+    public async Task A_failed_hybrid_log_write_refuses_sets_until_restart_instead_of_hanging_them()
+    {
+        using var dir = new TempDirectory();
+        var options = Entries.Options(dir.Path, DurabilityMode.Strict);
+        options.MemoryLogSizeBytes = 4 << 16; // four 64 KiB pages: records spill to the hybrid log's file at once
+        var faults = new WalFaults();
+        faults.Install(options);
+        var store = await EntryStore.OpenAsync(options, cancellationToken: Ct);
+        store.HealthRetryInterval = TimeSpan.FromMilliseconds(50);
+        var acknowledged = new List<string>();
+        faults.HybridLog!.Failing = true;
+
+        StoreUnavailableException? refused = null;
+        var writing = Task.Run(
+            async () =>
+            {
+                for (var i = 0; i < 5000 && refused is null; i++)
+                {
+                    try
+                    {
+                        await store.SetAsync(Entries.Key($"k{i}"), Entries.Make($"k{i}", new string('h', 1000)), cancellationToken: Ct);
+                        acknowledged.Add($"k{i}");
+                    }
+                    catch (StoreUnavailableException ex)
+                    {
+                        refused = ex;
+                    }
+                }
+            },
+            Ct);
+        await writing.WaitAsync(TimeSpan.FromSeconds(60), Ct); // a Set stuck in FASTER would fail here, not hang the run
+
+        Assert.NotNull(refused);
+        Assert.True(refused.DiskFull);
+        Assert.Contains("hybrid log", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("restart", refused.Message, StringComparison.Ordinal);
+        faults.HybridLog.Failing = false;
+        await Task.Delay(300, Ct); // several retry intervals: the hybrid log's failure is not healed by a log commit
+        Assert.False(store.Health.Writable);
+        Assert.NotNull(await store.GetByExactKeyAsync(Entries.Key(acknowledged[^1]), Ct));
+        await store.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(90), Ct);
+
+        options.DeviceWrapper = null;
+        await using var reopened = await EntryStore.OpenAsync(options, cancellationToken: Ct);
+        Assert.True(reopened.Health.Writable);
+        foreach (var key in acknowledged)
+        {
+            Assert.True(await reopened.GetByExactKeyAsync(Entries.Key(key), Ct) is not null, $"acknowledged Set {key} lost");
+        }
+    }
+
     /// <summary>The same on a real, small file system (tmpfs); skipped where mounting is not permitted.</summary>
     [Fact]
     public async Task On_a_real_full_file_system_sets_fail_typed_reads_work_and_freeing_space_brings_writes_back()

@@ -99,16 +99,21 @@ internal sealed class WalFaults
 {
     public FaultyDevice? Wal { get; private set; }
 
+    public FaultyDevice? HybridLog { get; private set; }
+
     public void Install(EntryStoreOptions options) =>
         options.DeviceWrapper = device =>
         {
-            if (!device.FileName.Contains("wal.log", StringComparison.Ordinal))
+            var faulty = new FaultyDevice(device);
+            if (device.FileName.Contains("wal.log", StringComparison.Ordinal))
             {
-                return device;
+                Wal = faulty;
+            }
+            else
+            {
+                HybridLog = faulty;
             }
 
-            var faulty = new FaultyDevice(device);
-            Wal = faulty;
             return faulty;
         };
 
