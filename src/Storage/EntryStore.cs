@@ -4,6 +4,8 @@ using FASTER.core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
+// This file is over 600 lines because it is the store's whole public surface (about thirty members, each with its XML
+// documentation); the work behind each member lives in the internal types listed in the remarks below.
 [module: System.Runtime.CompilerServices.SkipLocalsInit]
 
 namespace SemCache.Storage;
