@@ -265,6 +265,7 @@ public sealed class EntryStore : IAsyncDisposable
     /// <param name="id">The entry's id.</param>
     /// <param name="cancellationToken">Cancels waiting for durability.</param>
     /// <returns>True if a live entry was deleted.</returns>
+    /// <exception cref="StoreUnavailableException">The store cannot make writes durable now (see <see cref="Health"/>); nothing was deleted.</exception>
     public async ValueTask<bool> DeleteAsync(ulong id, CancellationToken cancellationToken = default)
     {
         RemovedBuffer removed = default;
@@ -283,6 +284,7 @@ public sealed class EntryStore : IAsyncDisposable
     /// <param name="partition">Partition hash.</param>
     /// <param name="cancellationToken">Cancels waiting for durability.</param>
     /// <returns>How many entries were deleted.</returns>
+    /// <exception cref="StoreUnavailableException">The store cannot make writes durable now (see <see cref="Health"/>); nothing was deleted.</exception>
     public ValueTask<int> DeletePartitionAsync(ulong partition, CancellationToken cancellationToken = default) =>
         DeleteWhereAsync(static (meta, p) => meta.Partition == p, partition, cancellationToken);
 
@@ -290,6 +292,7 @@ public sealed class EntryStore : IAsyncDisposable
     /// <param name="ns">The namespace.</param>
     /// <param name="cancellationToken">Cancels waiting for durability.</param>
     /// <returns>How many entries were deleted.</returns>
+    /// <exception cref="StoreUnavailableException">The store cannot make writes durable now (see <see cref="Health"/>); nothing was deleted.</exception>
     public ValueTask<int> DeleteNamespaceAsync(string ns, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(ns);
