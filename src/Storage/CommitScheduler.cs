@@ -230,7 +230,11 @@ internal sealed class CommitScheduler
         {
             await wal.WaitForCommitAsync(target, 0, _stopping).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException and not ObjectDisposedException)
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+        {
+            // The store is closing: the final checkpoint and commit take over (this task is never awaited).
+        }
+        catch (Exception ex)
         {
             OnCommitFailed(ex, wal);
         }
