@@ -2,6 +2,7 @@
 //   dotnet run -c Release --project bench/SemCache.Storage.Bench -- throughput [seconds=3] [writers=32] [repeats=3]
 //   dotnet run -c Release --project bench/SemCache.Storage.Bench -- recovery [entries=1000000]
 //   dotnet run -c Release --project bench/SemCache.Storage.Bench -- eviction
+//   dotnet run -c Release --project bench/SemCache.Storage.Bench -- setmany [seconds=3] [writers=8] [batch=16]
 // Data directories go under $SEMCACHE_BENCH_DIR (default: the system temp directory) and are deleted afterwards.
 using System.Diagnostics;
 using System.Globalization;
@@ -22,8 +23,11 @@ switch (command)
     case "eviction":
         await Eviction.RunAsync(root);
         break;
+    case "setmany":
+        await SetMany.RunAsync(root, Arg(1, 3), Arg(2, 8), Arg(3, 16));
+        break;
     default:
-        Console.Error.WriteLine("commands: throughput [seconds] [writers] [repeats] | recovery [entries] | eviction");
+        Console.Error.WriteLine("commands: throughput [seconds] [writers] [repeats] | recovery [entries] | eviction | setmany [seconds] [writers] [batch]");
         return 2;
 }
 
@@ -197,6 +201,62 @@ internal static class Throughput
         }
 
         return reads / stop.Elapsed.TotalSeconds;
+    }
+}
+
+internal static class SetMany
+{
+    /// <summary>Strict-mode entries per second stored one SetAsync at a time vs in SetManyAsync batches (one commit per batch).</summary>
+    public static async Task RunAsync(string root, int seconds, int writers, int batch)
+    {
+        Console.WriteLine($"## Strict durability: SetAsync one by one vs SetManyAsync batches of {batch}, {writers} concurrent clients, {seconds} s each, run twice interleaved");
+        for (var r = 0; r < 2; r++)
+        {
+            var single = await RunOnceAsync(root, writers, seconds, 1);
+            var many = await RunOnceAsync(root, writers, seconds, batch);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  run {r + 1}: SetAsync {single,10:N0} entries/s   SetManyAsync({batch}) {many,10:N0} entries/s   ratio {many / single:F1}x"));
+        }
+    }
+
+    private static async Task<double> RunOnceAsync(string root, int writers, int seconds, int batch)
+    {
+        var directory = Workload.NewDirectory(root);
+        try
+        {
+            await using var store = await EntryStore.OpenAsync(Workload.Options(directory, DurabilityMode.Strict));
+            long next = 0;
+            var stop = Stopwatch.StartNew();
+            var deadline = TimeSpan.FromSeconds(seconds);
+            await Task.WhenAll(Enumerable.Range(0, writers).Select(_ => Task.Run(async () =>
+            {
+                var writes = new EntryWrite[batch];
+                while (stop.Elapsed < deadline)
+                {
+                    if (batch == 1)
+                    {
+                        var n = Interlocked.Increment(ref next);
+                        await store.SetAsync(Workload.Key(n), Workload.Entry(n));
+                    }
+                    else
+                    {
+                        var first = Interlocked.Add(ref next, batch) - batch + 1;
+                        for (var i = 0; i < batch; i++)
+                        {
+                            writes[i] = new EntryWrite(Workload.Key(first + i), Workload.Entry(first + i), null);
+                        }
+
+                        await store.SetManyAsync(writes);
+                    }
+
+                    await Task.Yield();
+                }
+            })));
+            return Volatile.Read(ref next) / stop.Elapsed.TotalSeconds;
+        }
+        finally
+        {
+            Workload.Delete(directory);
+        }
     }
 }
 

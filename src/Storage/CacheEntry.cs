@@ -113,8 +113,9 @@ public enum RemovalReason
 /// <param name="Partition">Its exact key's partition hash.</param>
 /// <param name="Reason">Why it left.</param>
 /// <param name="NamespaceHash">Hash of its namespace (<see cref="EntryStore.NamespaceHashOf"/>), so per-namespace counters can follow removals.</param>
+/// <param name="VectorDimension">Length of its vector (0 when it had none), so per-namespace vector counts can follow removals.</param>
 [StructLayout(LayoutKind.Auto)]
-public readonly record struct RemovedEntry(ulong Id, ulong Partition, RemovalReason Reason, ulong NamespaceHash = 0);
+public readonly record struct RemovedEntry(ulong Id, ulong Partition, RemovalReason Reason, ulong NamespaceHash = 0, int VectorDimension = 0);
 
 /// <summary>A live entry as enumerated for rebuilding the vector index.</summary>
 /// <param name="Id">Identifier.</param>

@@ -16,7 +16,10 @@ internal sealed class EntryMeta
     public long TtlMs;
     public long LastHitMs;   // read and written with Volatile: hits update it without the write lock
     public int Bytes;
+    public int VectorDimension; // entry.Vector.Length at write time; for EnumerateLiveIds and RemovedEntry
     public int Slot;         // position in EntryDirectory's slot list, for O(1) random sampling and removal
+
+    public RemovedEntry ToRemoved(RemovalReason reason) => new(Id, Partition, reason, NamespaceHash, VectorDimension);
 }
 
 /// <summary>
@@ -37,6 +40,7 @@ internal sealed class EntryDirectory
     private readonly ConcurrentDictionary<UInt128, EntryMeta> _byExactKey;
     private readonly ConcurrentDictionary<ulong, EntryMeta> _byId;
     private readonly List<EntryMeta> _slots;
+    private readonly ConcurrentDictionary<ulong, long> _countByNamespace = new();
     private long _bytes;
 
     public EntryDirectory(int capacity = 0)
@@ -49,6 +53,15 @@ internal sealed class EntryDirectory
     public int Count => _slots.Count;
 
     public long Bytes => Volatile.Read(ref _bytes);
+
+    /// <summary>Live entries of one namespace hash: O(1), no lock (the count is updated under the write lock).</summary>
+    public long CountInNamespace(ulong namespaceHash) => _countByNamespace.TryGetValue(namespaceHash, out var count) ? count : 0;
+
+    /// <summary>Namespace hashes with at least one live entry (a count reaching zero removes its hash).</summary>
+    public int NamespaceCount => _countByNamespace.Count;
+
+    /// <summary>Copies the slot list (write lock held): one reference per entry, so the caller can read them outside the lock.</summary>
+    public void CopySlots(EntryMeta[] destination) => _slots.CopyTo(destination);
 
     public bool TryGetByExactKey(UInt128 hash, out EntryMeta meta) => _byExactKey.TryGetValue(hash, out meta!);
 
@@ -72,6 +85,7 @@ internal sealed class EntryDirectory
         _byExactKey[meta.ExactHash] = meta;
         _byId[meta.Id] = meta;
         _bytes += meta.Bytes;
+        _countByNamespace.AddOrUpdate(meta.NamespaceHash, 1, static (_, count) => count + 1);
         return replaced;
     }
 
@@ -89,11 +103,18 @@ internal sealed class EntryDirectory
         last.Slot = meta.Slot;
         _slots.RemoveAt(_slots.Count - 1);
         _bytes -= meta.Bytes;
+        var left = _countByNamespace.AddOrUpdate(meta.NamespaceHash, 0, static (_, count) => count - 1);
+        if (left <= 0)
+        {
+            // No state that only grows: a namespace whose last entry left has no counter.
+            _countByNamespace.TryRemove(new KeyValuePair<ulong, long>(meta.NamespaceHash, left));
+        }
     }
 
     // ---- persistence -------------------------------------------------------------------------------------------
 
-    private const ulong SnapshotMagic = 0x3152_4944_4353_4553; // "SESCDIR1"
+    private const ulong SnapshotMagicV1 = 0x3152_4944_4353_4553; // "SESCDIR1": no vector dimension (the field was 0)
+    private const ulong SnapshotMagic = 0x3252_4944_4353_4553; // "SESCDIR2": vector dimension at offset 76 of each record
     private const int SnapshotHeaderSize = 48;
     private const int SnapshotRecordSize = 80;
 
@@ -121,7 +142,7 @@ internal sealed class EntryDirectory
             BinaryPrimitives.WriteInt64LittleEndian(r[56..], meta.TtlMs);
             BinaryPrimitives.WriteInt64LittleEndian(r[64..], Volatile.Read(ref meta.LastHitMs));
             BinaryPrimitives.WriteInt32LittleEndian(r[72..], meta.Bytes);
-            BinaryPrimitives.WriteInt32LittleEndian(r[76..], 0);
+            BinaryPrimitives.WriteInt32LittleEndian(r[76..], meta.VectorDimension);
             offset += SnapshotRecordSize;
         }
 
@@ -129,15 +150,21 @@ internal sealed class EntryDirectory
         return buffer;
     }
 
-    /// <summary>Loads a snapshot written by <see cref="Snapshot"/>; throws <see cref="InvalidDataException"/> naming the damage.</summary>
-    public static EntryDirectory Load(ReadOnlySpan<byte> data, long expectedSequence, out ulong nextId, out long walAddress, out long lastLsn)
+    /// <summary>
+    /// Loads a snapshot written by <see cref="Snapshot"/>; throws <see cref="InvalidDataException"/> naming the damage.
+    /// <paramref name="hasDimensions"/> is false for a snapshot of the first format, whose entries' vector dimensions the
+    /// caller must read from the records.
+    /// </summary>
+    public static EntryDirectory Load(ReadOnlySpan<byte> data, long expectedSequence, out ulong nextId, out long walAddress, out long lastLsn, out bool hasDimensions)
     {
         if (data.Length < SnapshotHeaderSize + 8)
         {
             throw new InvalidDataException($"directory snapshot is {data.Length} bytes, shorter than its header");
         }
 
-        if (BinaryPrimitives.ReadUInt64LittleEndian(data) != SnapshotMagic)
+        var magic = BinaryPrimitives.ReadUInt64LittleEndian(data);
+        hasDimensions = magic == SnapshotMagic;
+        if (magic != SnapshotMagic && magic != SnapshotMagicV1)
         {
             throw new InvalidDataException("directory snapshot magic is wrong (not a SemCache directory snapshot, or another format version)");
         }
@@ -179,6 +206,7 @@ internal sealed class EntryDirectory
                 TtlMs = BinaryPrimitives.ReadInt64LittleEndian(r[56..]),
                 LastHitMs = BinaryPrimitives.ReadInt64LittleEndian(r[64..]),
                 Bytes = BinaryPrimitives.ReadInt32LittleEndian(r[72..]),
+                VectorDimension = hasDimensions ? BinaryPrimitives.ReadInt32LittleEndian(r[76..]) : 0,
             });
             offset += SnapshotRecordSize;
         }

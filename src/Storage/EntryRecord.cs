@@ -284,6 +284,26 @@ internal static class EntryRecord
         };
     }
 
+    /// <summary>The directory metadata of a validated record (replay, and a directory rebuilt from the records).</summary>
+    public static EntryMeta ToMeta(ReadOnlySpan<byte> record, in Header header)
+    {
+        var hasher = new XxHash128((long)header.Partition);
+        hasher.Append(ExactKeyText(record));
+        return new EntryMeta
+        {
+            Id = header.Id,
+            ExactHash = hasher.GetCurrentHashAsUInt128(),
+            Partition = header.Partition,
+            NamespaceHash = NamespaceHash(NamespaceBytes(record)),
+            CreatedMs = header.CreatedMs,
+            ExpiresMs = header.ExpiresMs,
+            TtlMs = header.ExpiresMs - header.CreatedMs,
+            LastHitMs = header.CreatedMs,
+            Bytes = header.Length,
+            VectorDimension = header.VectorDimension,
+        };
+    }
+
     /// <summary>Namespace bytes of a validated record (for the namespace hash on replay).</summary>
     public static ReadOnlySpan<byte> NamespaceBytes(ReadOnlySpan<byte> record)
     {

@@ -1,16 +1,11 @@
 using System.Buffers;
-using System.Buffers.Binary;
-using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
-using System.IO.Hashing;
-using System.Numerics;
-using System.Runtime.CompilerServices;
 using FASTER.core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using FasterSession = FASTER.core.ClientSession<FASTER.core.SpanByte, FASTER.core.SpanByte, FASTER.core.SpanByte, FASTER.core.SpanByteAndMemory, FASTER.core.Empty, FASTER.core.SpanByteFunctions<FASTER.core.Empty>>;
 
+// This file is over 600 lines because it is the store's whole public surface (about thirty members, each with its XML
+// documentation); the work behind each member lives in the internal types listed in the remarks below.
 [module: System.Runtime.CompilerServices.SkipLocalsInit]
 
 namespace SemCache.Storage;
@@ -21,76 +16,51 @@ namespace SemCache.Storage;
 /// checkpoints, TTLs with a background sweep, capacity limits with eviction, and recovery of all of it at start-up.
 /// </summary>
 /// <remarks>
-/// <para>Data directory layout: <c>FORMAT</c> (store format version), <c>kv/</c> (FASTER hybrid log segments),
-/// <c>kv-checkpoints/</c> (FASTER index and log checkpoints), <c>wal/</c> (write-ahead log and its commit records),
-/// <c>checkpoints/</c> (one manifest and one directory snapshot per checkpoint; the newest two are kept).</para>
+/// <para>This type is the façade; each job lives in its own internal type: <see cref="EntryWriter"/> (the write path and
+/// the write lock), <see cref="EntryReader"/> (lookups and scans), <see cref="CommitScheduler"/> (group and periodic
+/// commits, retry after a failed commit), <see cref="StoreHealthMonitor"/> (whether writes can be made durable),
+/// <see cref="CheckpointKeeper"/> (checkpoints, retention, restore), <see cref="StoreOpener"/> (create or recover),
+/// <see cref="WriteAheadLogReplay"/> and <see cref="WriteAheadLogReader"/> (replay that skips damaged records),
+/// <see cref="RecordLog"/> (FASTER KV), <see cref="DataDirectoryLayout"/> (paths, FORMAT, LOCK, EPOCH, move-aside),
+/// <see cref="MaintenanceLoops"/> (periodic checkpoints and sweeps).</para>
 /// <para>Durability: every mutation is appended to the write-ahead log under the write lock, then applied to FASTER and
 /// the directory, so the log order is the apply order. A checkpoint captures, under the same lock, the directory and the
 /// log address; the FASTER checkpoint that follows holds at least every change before that address. Recovery restores
 /// the FASTER checkpoint and the directory snapshot, then replays the log from that address — an idempotent
 /// last-writer-wins replay. <see cref="DurabilityMode.Strict"/> makes each Set wait for a log commit; commits are
-/// grouped: the writer that completes the expected batch (as many writers as shared the previous commit) issues one
-/// commit of the log tail for all of them, and a fallback loop commits a batch that does not fill up within 2 ms.</para>
+/// grouped (<see cref="CommitScheduler"/>).</para>
 /// <para>The write-ahead log was chosen over per-batch FASTER checkpoints for group commit because a log commit writes
 /// only the appended bytes plus a small commit record, while even an incremental fold-over checkpoint walks FASTER's
 /// checkpoint state machine, writes metadata files and makes the whole log read-only each time.</para>
 /// </remarks>
 public sealed class EntryStore : IAsyncDisposable
 {
-    private const string FormatFileName = "FORMAT";
-    private const int StoreFormatVersion = 1;
-    private const int KvSegmentSizeBits = 28;
-    private const byte OpSet = 1;
-    private const byte OpDelete = 2;
-    private const int OpHeaderSize = 9; // op byte + log sequence number: replay detects a hole in the log by a gap in the numbers
-
     private readonly EntryStoreOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly IEntryStoreObserver? _observer;
-    private readonly string _kvDirectory;
-    private readonly string _kvCheckpointDirectory;
-    private readonly string _walDirectory;
-    private readonly string _checkpointDirectory;
-    private readonly Lock _writeLock = new();
+    private readonly DataDirectoryLayout _layout;
     private readonly SemaphoreSlim _checkpointGate = new(1, 1);
-    private readonly SpanByteFunctions<Empty> _functions = new();
-    private readonly ConcurrentQueue<FasterSession> _readers = new();
     private readonly CancellationTokenSource _stopping = new();
-    private readonly SemaphoreSlim _commitSignal = new(0, int.MaxValue);
-    private readonly Random _sampler = new(0x5E5C);
-    private readonly List<CheckpointManifest> _retained = [];
+    private readonly CheckpointKeeper _checkpoints;
+    private readonly EntryReader _reader;
     private readonly List<Task> _background = [];
+    private readonly StoreHealthMonitor _health;
 
-    private FasterKV<SpanByte, SpanByte>? _kv;
-    private IDevice? _kvDevice;
-    private FasterSession? _writer;
+    private RecordLog? _records;
     private FasterLog? _wal;
+    private CommitScheduler? _commits;
+    private TimeSpan _healthRetryInterval = TimeSpan.FromSeconds(1);
     private IDevice? _walDevice;
-    private FileStream? _directoryLock;
-    private EntryDirectory _directory = new();
-    private long _lastId;
-    private long _lastLsn;
-    private long _checkpointSequence;
-    private bool _closing;
+    private EntryWriter? _writer;
+    private EntryDirectory _directory = new(); // the writer's; read here for counts, without the lock
     private bool _opened;
     private int _disposed;
-    private int _activeReads;
 
     private long _sets;
     private long _replacements;
-    private long _hits;
-    private long _misses;
     private long _deletes;
     private long _expirations;
-    private long _evictions;
-    private long _checkpoints;
-    private long _walCommits;
-    private long _periodicBackpressureAddress;
-    private int _pendingArrivals;
-    private int _expectedBatch = 1;
-    private int _commitInFlight;
-    private long _corruptRecords;
 
     private EntryStore(EntryStoreOptions options, IEntryStoreObserver? observer, ILogger? logger, TimeProvider? timeProvider)
     {
@@ -98,11 +68,14 @@ public sealed class EntryStore : IAsyncDisposable
         _observer = observer;
         _logger = logger ?? NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
-        var root = Path.GetFullPath(options.DataDirectory);
-        _kvDirectory = Path.Combine(root, "kv");
-        _kvCheckpointDirectory = Path.Combine(root, "kv-checkpoints");
-        _walDirectory = Path.Combine(root, "wal");
-        _checkpointDirectory = Path.Combine(root, "checkpoints");
+        _layout = new DataDirectoryLayout(options.DataDirectory);
+        _checkpoints = new CheckpointKeeper(_layout, _time, _logger);
+        _reader = new EntryReader(options, _time, _logger);
+        _health = new StoreHealthMonitor(_layout.Root, (failure, reason) =>
+        {
+            Log.Unwritable(_logger, failure, reason);
+            _commits?.SignalUnwritable();
+        });
         Recovery = new RecoveryReport();
     }
 
@@ -121,33 +94,41 @@ public sealed class EntryStore : IAsyncDisposable
         return EntryRecord.NamespaceHash(ns);
     }
 
-    /// <summary>Number of live entries in one namespace (a scan of the in-memory directory: for statistics, not hot paths).</summary>
+    /// <summary>Number of live entries in one namespace: O(1), from a per-namespace count the directory keeps; takes no lock.</summary>
     /// <param name="ns">The namespace.</param>
     /// <returns>Its entry count.</returns>
-    public long CountInNamespace(string ns)
-    {
-        var hash = NamespaceHashOf(ns);
-        lock (_writeLock)
-        {
-            var directory = _directory;
-            long count = 0;
-            for (var slot = 0; slot < directory.Count; slot++)
-            {
-                if (directory[slot].NamespaceHash == hash)
-                {
-                    count++;
-                }
-            }
+    public long CountInNamespace(string ns) => Volatile.Read(ref _directory).CountInNamespace(NamespaceHashOf(ns));
 
-            return count;
-        }
+    /// <summary>
+    /// Serialized size of an entry as the store would write it (what <see cref="EntryStoreOptions.MaxEntryBytes"/>
+    /// limits), so a caller can check before it does expensive work.
+    /// </summary>
+    /// <param name="key">Its exact key.</param>
+    /// <param name="entry">The entry.</param>
+    /// <returns>Bytes.</returns>
+    public static int MeasureEntry(ExactKey key, CacheEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        return EntryRecord.Measure(entry, key);
     }
+
+    /// <summary>Whether the store takes writes now; turns not writable on a failed commit and back once a retried commit succeeds.</summary>
+    public StoreHealth Health => _health.Current;
+
+    /// <summary>Write-ahead-log tail (for tests that wait for a periodic commit).</summary>
+    internal long WalTailAddress => _wal?.TailAddress ?? 0;
+
+    /// <summary>Write-ahead-log address committed so far (for tests).</summary>
+    internal long WalCommittedAddress => _wal?.CommittedUntilAddress ?? 0;
+
+    /// <summary>Namespace hashes with a live-entry counter (for tests: a counter reaching zero must go).</summary>
+    internal int TrackedNamespaces => Volatile.Read(ref _directory).NamespaceCount;
 
     /// <summary>Serialized bytes of the live entries (what <see cref="EntryStoreOptions.MaxBytes"/> limits).</summary>
     public long Bytes => Volatile.Read(ref _directory).Bytes;
 
     /// <summary>Sequence of the newest completed checkpoint.</summary>
-    public long CheckpointSequence => Interlocked.Read(ref _checkpointSequence);
+    public long CheckpointSequence => _checkpoints.Sequence;
 
     /// <summary>The options the store runs with.</summary>
     public EntryStoreOptions Options => _options;
@@ -167,9 +148,11 @@ public sealed class EntryStore : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var store = new EntryStore(options, observer, logger, timeProvider);
+        using var opener = new StoreOpener(options, store._layout, store._checkpoints, store._health, store._time, store._logger, store.CreateDevice);
         try
         {
-            await store.OpenCoreAsync(cancellationToken).ConfigureAwait(false);
+            var opened = await opener.OpenAsync(cancellationToken).ConfigureAwait(false);
+            (store._records, store._directory, store._writer, store._wal, store._walDevice, store.Recovery) = opened;
         }
         catch
         {
@@ -177,13 +160,14 @@ public sealed class EntryStore : IAsyncDisposable
             throw;
         }
 
+        store._reader.Attach(store._records!, store._directory);
         store._opened = true;
         store.StartBackgroundTasks();
         return store;
     }
 
     // ================================================================================================================
-    // Writes
+    // Writes (EntryWriter): here only counters, notifications and the wait for durability
     // ================================================================================================================
 
     /// <summary>
@@ -195,121 +179,85 @@ public sealed class EntryStore : IAsyncDisposable
     /// <param name="ttl">Time to live; <see cref="EntryStoreOptions.DefaultTtl"/> when null, clamped to <see cref="EntryStoreOptions.MaxTtl"/>.</param>
     /// <param name="cancellationToken">Cancels waiting for durability (the entry is stored either way).</param>
     /// <returns>The assigned id and times, and the replaced id if any.</returns>
+    /// <exception cref="EntryTooLargeException">The entry serializes to more than <see cref="EntryStoreOptions.MaxEntryBytes"/>.</exception>
+    /// <exception cref="StoreUnavailableException">The store cannot make writes durable now (see <see cref="Health"/>).</exception>
     public ValueTask<SetResult> SetAsync(ExactKey key, CacheEntry entry, TimeSpan? ttl = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        ValidateEntry(key, entry, ttl);
-        var nowMs = NowMs();
-        var ttlMs = (long)Math.Min((ttl ?? _options.DefaultTtl).TotalMilliseconds, _options.MaxTtl.TotalMilliseconds);
-        var size = EntryRecord.Measure(entry, key);
-        if (size > _options.MaxEntryBytes)
-        {
-            throw new ArgumentException($"The entry serializes to {size} bytes, more than MaxEntryBytes ({_options.MaxEntryBytes}).", nameof(entry));
-        }
-
-        var exactHash = key.Hash();
-        var namespaceHash = EntryRecord.NamespaceHash(entry.Namespace);
-        var buffer = ArrayPool<byte>.Shared.Rent(size + OpHeaderSize);
+        var writer = Writer;
+        var size = writer.Validate(key, entry, ttl, 0);
         RemovedBuffer removed = default;
-        SetResult result;
-        long walEnd;
-        try
-        {
-            var id = (ulong)Interlocked.Increment(ref _lastId);
-            buffer[0] = OpSet;
-            var record = buffer.AsSpan(OpHeaderSize, size);
-            EntryRecord.Write(record, entry, key, id, nowMs, nowMs + ttlMs);
-            lock (_writeLock)
-            {
-                ObjectDisposedException.ThrowIf(_closing, this);
-                BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(1), ++_lastLsn);
-                _wal?.Enqueue(buffer.AsSpan(0, size + OpHeaderSize));
-                var meta = new EntryMeta
-                {
-                    Id = id,
-                    ExactHash = exactHash,
-                    Partition = key.Partition,
-                    NamespaceHash = namespaceHash,
-                    CreatedMs = nowMs,
-                    ExpiresMs = nowMs + ttlMs,
-                    TtlMs = ttlMs,
-                    LastHitMs = nowMs,
-                    Bytes = size,
-                };
-                var replaced = ApplySet(record, meta);
-                if (replaced is not null)
-                {
-                    removed.Add(new RemovedEntry(replaced.Id, replaced.Partition, RemovalReason.Replaced, replaced.NamespaceHash));
-                }
-
-                EvictIfNeeded(meta, ref removed);
-                walEnd = _wal?.TailAddress ?? 0;
-                result = new SetResult(id, nowMs, nowMs + ttlMs, replaced?.Id);
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-
-        Interlocked.Increment(ref _sets);
-        if (result.Replaced)
-        {
-            Interlocked.Increment(ref _replacements);
-        }
-
+        SetResult result = default;
+        var write = new EntryWrite(key, entry, ttl);
+        var walEnd = writer.Set(new ReadOnlySpan<EntryWrite>(in write), new ReadOnlySpan<int>(in size), NowMs(), new Span<SetResult>(ref result), ref removed);
+        CountSet(result);
         Notify(ref removed);
-        if (_options.Durability == DurabilityMode.Periodic && _wal is { } wal)
+        var durable = WaitForDurabilityAsync(walEnd, cancellationToken);
+        if (!durable.IsCompletedSuccessfully)
         {
-            // Backpressure: the commit issued one interval ago covering this address has not completed yet.
-            var behind = Volatile.Read(ref _periodicBackpressureAddress);
-            if (wal.CommittedUntilAddress < behind)
-            {
-                var commit = wal.WaitForCommitAsync(behind, 0, cancellationToken);
-                if (!commit.IsCompletedSuccessfully)
-                {
-                    return AwaitCommit(commit, result);
-                }
-            }
-        }
-        else if (_options.Durability == DurabilityMode.Strict)
-        {
-            var commit = WaitForCommitAsync(walEnd, cancellationToken);
-            if (!commit.IsCompletedSuccessfully)
-            {
-                return AwaitCommit(commit, result);
-            }
+            return AwaitDurable(durable, result);
         }
 
         return new ValueTask<SetResult>(result);
 
-        static async ValueTask<SetResult> AwaitCommit(ValueTask commit, SetResult result)
+        static async ValueTask<SetResult> AwaitDurable(ValueTask durable, SetResult result)
         {
-            await commit.ConfigureAwait(false);
+            await durable.ConfigureAwait(false);
             return result;
         }
     }
 
-    private static void ValidateEntry(in ExactKey key, CacheEntry entry, TimeSpan? ttl)
+    /// <summary>
+    /// Stores several entries atomically with respect to validation: every entry is checked first (key, fingerprint and
+    /// attribute limits, time to live, serialized size) and nothing is written if one fails. Then all are appended under
+    /// one acquisition of the write lock, in order, and in <see cref="DurabilityMode.Strict"/> the call waits for one
+    /// group commit covering all of them. A crash can still keep a prefix of the batch (the log is replayed in order).
+    /// </summary>
+    /// <param name="writes">The entries, with their keys and times to live.</param>
+    /// <param name="cancellationToken">Cancels waiting for durability (the entries are stored either way).</param>
+    /// <returns>One result per write, in order.</returns>
+    /// <exception cref="EntryTooLargeException">An entry is too large; <see cref="EntryTooLargeException.Index"/> says which.</exception>
+    /// <exception cref="StoreUnavailableException">The store cannot make writes durable now (see <see cref="Health"/>).</exception>
+    public async Task<IReadOnlyList<SetResult>> SetManyAsync(IReadOnlyList<EntryWrite> writes, CancellationToken cancellationToken = default)
     {
-        if (key.Text.Length > ExactKey.MaxTextBytes)
+        ArgumentNullException.ThrowIfNull(writes);
+        if (writes.Count == 0)
         {
-            throw new ArgumentException($"The exact key is {key.Text.Length} bytes; at most {ExactKey.MaxTextBytes} are allowed.", nameof(key));
+            return [];
         }
 
-        if (entry.ContextFingerprint.Length > 255)
+        var batch = writes as EntryWrite[] ?? [.. writes];
+        var writer = Writer;
+        var sizes = new int[batch.Length];
+        for (var i = 0; i < batch.Length; i++)
         {
-            throw new ArgumentException($"ContextFingerprint is {entry.ContextFingerprint.Length} bytes; at most 255 are allowed.", nameof(entry));
+            if (batch[i].Entry is null)
+            {
+                throw new ArgumentException($"Write {i} has no entry; nothing was written.", nameof(writes));
+            }
+
+            sizes[i] = writer.Validate(batch[i].Key, batch[i].Entry, batch[i].Ttl, i);
         }
 
-        if (entry.Attributes.Count > ushort.MaxValue)
+        var results = new SetResult[batch.Length];
+        RemovedBuffer removed = default;
+        var walEnd = writer.Set(batch, sizes, NowMs(), results, ref removed);
+        foreach (var result in results)
         {
-            throw new ArgumentException($"The entry has {entry.Attributes.Count} attributes; at most {ushort.MaxValue} are allowed.", nameof(entry));
+            CountSet(result);
         }
 
-        if (ttl is { } t && t <= TimeSpan.Zero)
+        Notify(ref removed);
+        await WaitForDurabilityAsync(walEnd, cancellationToken).ConfigureAwait(false);
+        return results;
+    }
+
+    private void CountSet(in SetResult result)
+    {
+        Interlocked.Increment(ref _sets);
+        if (result.Replaced)
         {
-            throw new ArgumentOutOfRangeException(nameof(ttl), t, "A time to live must be positive.");
+            Interlocked.Increment(ref _replacements);
         }
     }
 
@@ -317,29 +265,18 @@ public sealed class EntryStore : IAsyncDisposable
     /// <param name="id">The entry's id.</param>
     /// <param name="cancellationToken">Cancels waiting for durability.</param>
     /// <returns>True if a live entry was deleted.</returns>
+    /// <exception cref="StoreUnavailableException">The store cannot make writes durable now (see <see cref="Health"/>); nothing was deleted.</exception>
     public async ValueTask<bool> DeleteAsync(ulong id, CancellationToken cancellationToken = default)
     {
         RemovedBuffer removed = default;
-        long walEnd;
-        lock (_writeLock)
+        if (!Writer.Delete(id, ref removed, out var walEnd))
         {
-            ObjectDisposedException.ThrowIf(_closing, this);
-            if (!_directory.TryGetById(id, out var meta))
-            {
-                return false;
-            }
-
-            RemoveCore(meta, RemovalReason.Deleted, ref removed);
-            walEnd = _wal?.TailAddress ?? 0;
+            return false;
         }
 
         Interlocked.Increment(ref _deletes);
         Notify(ref removed);
-        if (_options.Durability == DurabilityMode.Strict)
-        {
-            await WaitForCommitAsync(walEnd, cancellationToken).ConfigureAwait(false);
-        }
-
+        await WaitForDurabilityAsync(walEnd, cancellationToken).ConfigureAwait(false);
         return true;
     }
 
@@ -347,6 +284,7 @@ public sealed class EntryStore : IAsyncDisposable
     /// <param name="partition">Partition hash.</param>
     /// <param name="cancellationToken">Cancels waiting for durability.</param>
     /// <returns>How many entries were deleted.</returns>
+    /// <exception cref="StoreUnavailableException">The store cannot make writes durable now (see <see cref="Health"/>); nothing was deleted.</exception>
     public ValueTask<int> DeletePartitionAsync(ulong partition, CancellationToken cancellationToken = default) =>
         DeleteWhereAsync(static (meta, p) => meta.Partition == p, partition, cancellationToken);
 
@@ -354,6 +292,7 @@ public sealed class EntryStore : IAsyncDisposable
     /// <param name="ns">The namespace.</param>
     /// <param name="cancellationToken">Cancels waiting for durability.</param>
     /// <returns>How many entries were deleted.</returns>
+    /// <exception cref="StoreUnavailableException">The store cannot make writes durable now (see <see cref="Health"/>); nothing was deleted.</exception>
     public ValueTask<int> DeleteNamespaceAsync(string ns, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(ns);
@@ -363,28 +302,13 @@ public sealed class EntryStore : IAsyncDisposable
     private async ValueTask<int> DeleteWhereAsync(Func<EntryMeta, ulong, bool> match, ulong argument, CancellationToken cancellationToken)
     {
         RemovedBuffer removed = default;
-        long walEnd;
-        lock (_writeLock)
-        {
-            ObjectDisposedException.ThrowIf(_closing, this);
-            for (var slot = _directory.Count - 1; slot >= 0; slot--)
-            {
-                var meta = _directory[slot];
-                if (match(meta, argument))
-                {
-                    RemoveCore(meta, RemovalReason.Deleted, ref removed);
-                }
-            }
-
-            walEnd = _wal?.TailAddress ?? 0;
-        }
-
+        var walEnd = Writer.DeleteWhere(match, argument, ref removed);
         var count = removed.Count;
         Interlocked.Add(ref _deletes, count);
         Notify(ref removed);
-        if (count > 0 && _options.Durability == DurabilityMode.Strict)
+        if (count > 0)
         {
-            await WaitForCommitAsync(walEnd, cancellationToken).ConfigureAwait(false);
+            await WaitForDurabilityAsync(walEnd, cancellationToken).ConfigureAwait(false);
         }
 
         return count;
@@ -402,18 +326,8 @@ public sealed class EntryStore : IAsyncDisposable
         bool more;
         do
         {
-            // In chunks, so that a mass expiry does not hold the write lock for long.
             RemovedBuffer removed = default;
-            lock (_writeLock)
-            {
-                if (_closing)
-                {
-                    return total;
-                }
-
-                more = SweepLocked(nowMs, ref removed, SweepChunk);
-            }
-
+            more = Writer.SweepChunk(nowMs, ref removed);
             var count = removed.Count;
             total += count;
             Interlocked.Add(ref _expirations, count);
@@ -429,306 +343,21 @@ public sealed class EntryStore : IAsyncDisposable
         return total;
     }
 
-    private const int SweepChunk = 4096;
-
-    /// <summary>Removes expired entries, at most <paramref name="limit"/>; returns true if it stopped at the limit.</summary>
-    private bool SweepLocked(long nowMs, ref RemovedBuffer removed, int limit = int.MaxValue)
-    {
-        // Backwards: removal moves the last slot into the hole, and that slot has been visited already.
-        for (var slot = _directory.Count - 1; slot >= 0; slot--)
-        {
-            var meta = _directory[slot];
-            if (Volatile.Read(ref meta.ExpiresMs) <= nowMs)
-            {
-                RemoveCore(meta, RemovalReason.Expired, ref removed);
-                if (removed.Count >= limit)
-                {
-                    return true;
-                }
-            }
-        }
-
-        return false;
-    }
-
-    // ---- write internals (write lock held) -----------------------------------------------------------------------
-
-    private EntryMeta? ApplySet(ReadOnlySpan<byte> record, EntryMeta meta)
-    {
-        UpsertRecord(meta.Id, record);
-        var replaced = _directory.Add(meta);
-        if (replaced is not null)
-        {
-            DeleteRecord(replaced.Id);
-        }
-
-        return replaced;
-    }
-
-    private void RemoveCore(EntryMeta meta, RemovalReason reason, ref RemovedBuffer removed)
-    {
-        var lsn = ++_lastLsn;
-        if (_wal is not null)
-        {
-            Span<byte> op = stackalloc byte[OpHeaderSize + 8];
-            op[0] = OpDelete;
-            BinaryPrimitives.WriteInt64LittleEndian(op[1..], lsn);
-            BinaryPrimitives.WriteUInt64LittleEndian(op[OpHeaderSize..], meta.Id);
-            _wal.Enqueue(op);
-        }
-
-        DeleteRecord(meta.Id);
-        _directory.Remove(meta);
-        removed.Add(new RemovedEntry(meta.Id, meta.Partition, reason, meta.NamespaceHash));
-    }
-
-    private void EvictIfNeeded(EntryMeta justAdded, ref RemovedBuffer removed)
-    {
-        var maxEntries = _options.MaxEntries;
-        var maxBytes = _options.MaxBytes;
-        while ((maxEntries > 0 && _directory.Count > maxEntries) || (maxBytes > 0 && _directory.Bytes > maxBytes))
-        {
-            var victim = ChooseVictim(justAdded);
-            if (victim is null)
-            {
-                break;
-            }
-
-            RemoveCore(victim, RemovalReason.Evicted, ref removed);
-            Interlocked.Increment(ref _evictions);
-        }
-    }
-
-    /// <summary>
-    /// Sampled eviction (as Redis does): the best of <see cref="EntryStoreOptions.EvictionSampleSize"/> random entries,
-    /// exact when the store holds no more than that. O(sample) per eviction, no list to maintain on every hit.
-    /// </summary>
-    private EntryMeta? ChooseVictim(EntryMeta exclude)
-    {
-        var count = _directory.Count;
-        var sample = _options.EvictionSampleSize;
-        EntryMeta? best = null;
-        long bestKey = long.MaxValue;
-        var exhaustive = count <= sample;
-        var draws = exhaustive ? count : sample;
-        for (var i = 0; i < draws; i++)
-        {
-            var meta = _directory[exhaustive ? i : _sampler.Next(count)];
-            if (ReferenceEquals(meta, exclude))
-            {
-                continue;
-            }
-
-            var key = _options.Eviction == EvictionPolicy.Oldest ? meta.CreatedMs : Volatile.Read(ref meta.LastHitMs);
-            if (best is null || key < bestKey || (key == bestKey && meta.Id < best.Id))
-            {
-                best = meta;
-                bestKey = key;
-            }
-        }
-
-        if (best is null && !exhaustive)
-        {
-            // Every draw hit the excluded entry: fall back to an exhaustive pass.
-            for (var i = 0; i < count; i++)
-            {
-                if (!ReferenceEquals(_directory[i], exclude))
-                {
-                    return _directory[i];
-                }
-            }
-        }
-
-        return best;
-    }
-
-    [SkipLocalsInit]
-    private unsafe void UpsertRecord(ulong id, ReadOnlySpan<byte> record)
-    {
-        var keyBytes = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(new Span<byte>(keyBytes, 8), id);
-        var key = SpanByte.FromPointer(keyBytes, 8);
-        fixed (byte* p = record)
-        {
-            var value = SpanByte.FromPointer(p, record.Length);
-            _writer!.Upsert(ref key, ref value);
-        }
-    }
-
-    [SkipLocalsInit]
-    private unsafe void DeleteRecord(ulong id)
-    {
-        var keyBytes = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(new Span<byte>(keyBytes, 8), id);
-        var key = SpanByte.FromPointer(keyBytes, 8);
-        _writer!.Delete(ref key);
-    }
-
     // ================================================================================================================
-    // Reads
+    // Reads (EntryReader)
     // ================================================================================================================
 
     /// <summary>Looks an entry up by exact key. Never returns an expired entry.</summary>
     /// <param name="key">The exact key.</param>
     /// <param name="cancellationToken">Cancels the read.</param>
     /// <returns>The entry, or null.</returns>
-    public ValueTask<CacheEntry?> GetByExactKeyAsync(ExactKey key, CancellationToken cancellationToken = default)
-    {
-        if (!Volatile.Read(ref _directory).TryGetByExactKey(key.Hash(), out var meta))
-        {
-            Interlocked.Increment(ref _misses);
-            return new ValueTask<CacheEntry?>((CacheEntry?)null);
-        }
-
-        return ReadEntryAsync(meta, key, checkKey: true, cancellationToken);
-    }
+    public ValueTask<CacheEntry?> GetByExactKeyAsync(ExactKey key, CancellationToken cancellationToken = default) => _reader.GetByExactKeyAsync(key, cancellationToken);
 
     /// <summary>Looks an entry up by id (as found by the vector index). Never returns an expired entry.</summary>
     /// <param name="id">The entry id.</param>
     /// <param name="cancellationToken">Cancels the read.</param>
     /// <returns>The entry, or null.</returns>
-    public ValueTask<CacheEntry?> GetByIdAsync(ulong id, CancellationToken cancellationToken = default)
-    {
-        if (!Volatile.Read(ref _directory).TryGetById(id, out var meta))
-        {
-            Interlocked.Increment(ref _misses);
-            return new ValueTask<CacheEntry?>((CacheEntry?)null);
-        }
-
-        return ReadEntryAsync(meta, default, checkKey: false, cancellationToken);
-    }
-
-    private async ValueTask<CacheEntry?> ReadEntryAsync(EntryMeta meta, ExactKey key, bool checkKey, CancellationToken cancellationToken)
-    {
-        EnterRead();
-        try
-        {
-            return await ReadEntryCoreAsync(meta, key, checkKey, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _activeReads);
-        }
-    }
-
-    /// <summary>Registers a read so that shutdown waits for it before it closes FASTER under it.</summary>
-    private void EnterRead()
-    {
-        Interlocked.Increment(ref _activeReads);
-        if (Volatile.Read(ref _disposed) != 0)
-        {
-            Interlocked.Decrement(ref _activeReads);
-            ObjectDisposedException.ThrowIf(true, this);
-        }
-    }
-
-    private async ValueTask<CacheEntry?> ReadEntryCoreAsync(EntryMeta meta, ExactKey key, bool checkKey, CancellationToken cancellationToken)
-    {
-        var nowMs = NowMs();
-        if (Volatile.Read(ref meta.ExpiresMs) <= nowMs)
-        {
-            Interlocked.Increment(ref _misses);
-            return null;
-        }
-
-        var session = RentReader();
-        SpanByteAndMemory output;
-        bool found;
-        try
-        {
-            (found, output) = await ReadRawAsync(session, meta.Id, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            _readers.Enqueue(session);
-        }
-
-        if (!found)
-        {
-            // Deleted between the directory lookup and the read.
-            Interlocked.Increment(ref _misses);
-            output.Memory?.Dispose();
-            return null;
-        }
-
-        try
-        {
-            var record = output.IsSpanByte ? output.SpanByte.AsReadOnlySpan() : output.Memory.Memory.Span[..output.Length];
-            if (!EntryRecord.TryReadHeader(record, out var header, out var problem) || header.Id != meta.Id)
-            {
-                Interlocked.Increment(ref _corruptRecords);
-                Interlocked.Increment(ref _misses);
-                Log.CorruptRecord(_logger, meta.Id, problem ?? $"record holds id {header.Id}");
-                return null;
-            }
-
-            if (checkKey && !key.Matches(header.Partition, EntryRecord.ExactKeyText(record)))
-            {
-                // 128-bit hash collision: a different exact key. A miss, not a wrong answer.
-                Interlocked.Increment(ref _misses);
-                return null;
-            }
-
-            if (_options.SlidingExpiration)
-            {
-                Volatile.Write(ref meta.ExpiresMs, nowMs + meta.TtlMs);
-            }
-
-            if (_options.Eviction == EvictionPolicy.LeastRecentlyHit)
-            {
-                Volatile.Write(ref meta.LastHitMs, nowMs);
-            }
-
-            Interlocked.Increment(ref _hits);
-            return EntryRecord.Decode(record, Volatile.Read(ref meta.ExpiresMs));
-        }
-        finally
-        {
-            output.Memory?.Dispose();
-        }
-    }
-
-    [SkipLocalsInit]
-    private static unsafe ValueTask<(bool Found, SpanByteAndMemory Output)> ReadRawAsync(FasterSession session, ulong id, CancellationToken cancellationToken)
-    {
-        var keyBytes = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(new Span<byte>(keyBytes, 8), id);
-        var key = SpanByte.FromPointer(keyBytes, 8);
-        SpanByteAndMemory output = default;
-        var status = session.Read(ref key, ref output);
-        if (!status.IsPending)
-        {
-            return new ValueTask<(bool, SpanByteAndMemory)>((status.Found, output));
-        }
-
-        // The record is on disk and FASTER has issued the read; complete it asynchronously.
-        return CompletePendingReadAsync(session, cancellationToken);
-    }
-
-    private static async ValueTask<(bool Found, SpanByteAndMemory Output)> CompletePendingReadAsync(FasterSession session, CancellationToken cancellationToken)
-    {
-        await session.ReadyToCompletePendingAsync(cancellationToken).ConfigureAwait(false);
-        session.CompletePendingWithOutputs(out var outputs, wait: true);
-        using (outputs)
-        {
-            return TakeCompleted(outputs);
-        }
-    }
-
-    private static (bool Found, SpanByteAndMemory Output) TakeCompleted(CompletedOutputIterator<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty> outputs)
-    {
-        if (!outputs.Next())
-        {
-            return (false, default);
-        }
-
-        ref var completed = ref outputs.Current;
-        var result = (completed.Status.Found, completed.Output);
-        completed.Output = default; // ownership of the rented memory moves to the caller
-        return result;
-    }
-
-    private FasterSession RentReader() => _readers.TryDequeue(out var session) ? session : _kv!.For(_functions).NewSession<SpanByteFunctions<Empty>>();
+    public ValueTask<CacheEntry?> GetByIdAsync(ulong id, CancellationToken cancellationToken = default) => _reader.GetByIdAsync(id, cancellationToken);
 
     /// <summary>
     /// Enumerates the live entries with their vectors, in log order, by a sequential scan of the hybrid log (fast even when
@@ -736,58 +365,43 @@ public sealed class EntryStore : IAsyncDisposable
     /// Entries added or removed during the enumeration may or may not appear.
     /// </summary>
     /// <returns>The live entries.</returns>
-    public IEnumerable<LiveEntry> EnumerateLiveEntries()
-    {
-        EnterRead();
-        try
-        {
-            var seen = new HashSet<ulong>();
-            var directory = Volatile.Read(ref _directory);
-            using var iterator = _kv!.Log.Scan(_kv.Log.BeginAddress, _kv.Log.TailAddress);
-            while (iterator.GetNext(out var recordInfo))
-            {
-                if (recordInfo.Tombstone)
-                {
-                    continue;
-                }
+    public IEnumerable<LiveEntry> EnumerateLiveEntries() => _reader.EnumerateLiveEntries();
 
-                var live = TryReadLive(iterator, directory, seen);
-                if (live is { } entry)
+    /// <summary>
+    /// Enumerates the live entries as the in-memory directory knows them, without reading a record: ids, partitions,
+    /// namespace hashes and vector dimensions. The list of entries is copied under the write lock (a memory copy of one
+    /// reference per entry, so writers wait only for that), then read outside it; entries added or removed during the
+    /// enumeration may or may not appear.
+    /// </summary>
+    /// <returns>The live entries.</returns>
+    public IEnumerable<LiveEntryInfo> EnumerateLiveIds()
+    {
+        EntryMeta[] copy;
+        int count;
+        lock (Writer.Lock)
+        {
+            count = _directory.Count;
+            copy = ArrayPool<EntryMeta>.Shared.Rent(Math.Max(count, 1));
+            _directory.CopySlots(copy);
+        }
+
+        return Enumerate(copy, count);
+
+        static IEnumerable<LiveEntryInfo> Enumerate(EntryMeta[] copy, int count)
+        {
+            try
+            {
+                for (var i = 0; i < count; i++)
                 {
-                    yield return entry;
+                    var meta = copy[i];
+                    yield return new LiveEntryInfo(meta.Id, meta.Partition, meta.NamespaceHash, meta.VectorDimension);
                 }
             }
+            finally
+            {
+                ArrayPool<EntryMeta>.Shared.Return(copy, clearArray: true);
+            }
         }
-        finally
-        {
-            Interlocked.Decrement(ref _activeReads);
-        }
-    }
-
-    private LiveEntry? TryReadLive(IFasterScanIterator<SpanByte, SpanByte> iterator, EntryDirectory directory, HashSet<ulong> seen)
-    {
-        ref var key = ref iterator.GetKey();
-        if (key.Length != 8)
-        {
-            return null;
-        }
-
-        var id = BinaryPrimitives.ReadUInt64LittleEndian(key.AsReadOnlySpan());
-        if (!directory.TryGetById(id, out var meta) || !seen.Add(id))
-        {
-            return null;
-        }
-
-        ref var value = ref iterator.GetValue();
-        var record = value.AsReadOnlySpan();
-        if (!EntryRecord.TryReadHeader(record, out var header, out var problem) || header.Id != id)
-        {
-            Interlocked.Increment(ref _corruptRecords);
-            Log.CorruptRecord(_logger, id, problem ?? "id mismatch");
-            return null;
-        }
-
-        return new LiveEntry(id, meta.Partition, EntryRecord.ReadVector(record));
     }
 
     /// <summary>Current counters.</summary>
@@ -800,204 +414,48 @@ public sealed class EntryStore : IAsyncDisposable
             directory.Bytes,
             Interlocked.Read(ref _sets),
             Interlocked.Read(ref _replacements),
-            Interlocked.Read(ref _hits),
-            Interlocked.Read(ref _misses),
+            _reader.Hits,
+            _reader.Misses,
             Interlocked.Read(ref _deletes),
             Interlocked.Read(ref _expirations),
-            Interlocked.Read(ref _evictions),
-            Interlocked.Read(ref _checkpoints),
-            Interlocked.Read(ref _walCommits),
-            Interlocked.Read(ref _corruptRecords));
+            _writer?.Evictions ?? 0,
+            _checkpoints.Count,
+            _commits?.Commits ?? 0,
+            _reader.CorruptRecords);
     }
 
     // ================================================================================================================
     // Durability: group commit and checkpoints
     // ================================================================================================================
 
-    private ValueTask WaitForCommitAsync(long untilAddress, CancellationToken cancellationToken)
+    /// <summary>Waits until a write that ends at <paramref name="walEnd"/> is durable as the mode promises.</summary>
+    private ValueTask WaitForDurabilityAsync(long walEnd, CancellationToken cancellationToken) =>
+        _commits is { } commits ? commits.WaitForDurabilityAsync(walEnd, cancellationToken) : default;
+
+    /// <summary>How often a store that cannot write retries a commit (tests shorten it).</summary>
+    internal TimeSpan HealthRetryInterval
     {
-        var wal = _wal!;
-        if (wal.CommittedUntilAddress >= untilAddress)
+        get => _commits?.HealthRetryInterval ?? _healthRetryInterval;
+        set
         {
-            return default;
-        }
-
-        // Group commit. The writer that completes the expected batch issues the commit itself, inline: no hand-off to
-        // another thread, whose scheduling delay would add to every Set's latency. A batch that does not fill up is
-        // committed by the fallback loop after at most MaxGather.
-        var arrived = Interlocked.Increment(ref _pendingArrivals);
-        if (arrived >= Volatile.Read(ref _expectedBatch))
-        {
-            TryIssueCommit();
-        }
-        else if (arrived == 1)
-        {
-            _commitSignal.Release();
-        }
-
-        return wal.WaitForCommitAsync(untilAddress, 0, cancellationToken);
-    }
-
-    /// <summary>Issues a commit for everything appended so far, unless one is being written (then its completion will).</summary>
-    private void TryIssueCommit()
-    {
-        var wal = _wal;
-        if (wal is null || Interlocked.CompareExchange(ref _commitInFlight, 1, 0) != 0)
-        {
-            return;
-        }
-
-        var batch = Interlocked.Exchange(ref _pendingArrivals, 0);
-        if (batch == 0)
-        {
-            Volatile.Write(ref _commitInFlight, 0);
-            return;
-        }
-
-        // Expect the writers of this batch back for the next one: a steady set of N writers then shares every commit,
-        // instead of the ones released by a commit arriving just after the next was issued and waiting two commits.
-        Volatile.Write(ref _expectedBatch, batch);
-        _ = CommitBatchAsync(wal);
-    }
-
-    private async Task CommitBatchAsync(FasterLog wal)
-    {
-        try
-        {
-            var target = wal.TailAddress;
-            wal.Commit(spinWait: false);
-            await wal.WaitForCommitAsync(target, 0, CancellationToken.None).ConfigureAwait(false);
-            Interlocked.Increment(ref _walCommits);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException and not ObjectDisposedException)
-        {
-            Log.BackgroundFailure(_logger, ex, "group commit");
-        }
-        finally
-        {
-            Volatile.Write(ref _commitInFlight, 0);
-        }
-
-        // Writers that arrived while this commit was written: commit them now if the batch is complete; otherwise the
-        // remaining writers' arrivals or the fallback loop will.
-        var pending = Volatile.Read(ref _pendingArrivals);
-        if (pending > 0 && pending >= Volatile.Read(ref _expectedBatch))
-        {
-            TryIssueCommit();
-        }
-        else if (pending > 0)
-        {
-            _commitSignal.Release();
-        }
-    }
-
-    /// <summary>
-    /// Strict mode's fallback committer: when a batch has not filled up (fewer writers than last time), it commits what
-    /// is there after at most <see cref="MaxGather"/>, and lowers the expected batch size to what actually came.
-    /// </summary>
-    private async Task GroupCommitLoopAsync(CancellationToken stopping)
-    {
-        while (!stopping.IsCancellationRequested)
-        {
-            try
+            _healthRetryInterval = value;
+            if (_commits is { } commits)
             {
-                await _commitSignal.WaitAsync(stopping).ConfigureAwait(false);
-                await Task.Delay(MaxGather, stopping).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-
-            while (_commitSignal.Wait(0, CancellationToken.None))
-            {
-            }
-
-            if (Volatile.Read(ref _pendingArrivals) > 0)
-            {
-                Volatile.Write(ref _expectedBatch, Math.Max(1, Volatile.Read(ref _pendingArrivals)));
-                TryIssueCommit();
-                if (Volatile.Read(ref _pendingArrivals) > 0)
-                {
-                    _commitSignal.Release(); // a commit was in flight: look again after another gather period
-                }
+                commits.HealthRetryInterval = value;
             }
         }
     }
 
-    /// <summary>Longest a Strict commit waits for more writers to join it.</summary>
-    private static readonly TimeSpan MaxGather = TimeSpan.FromMilliseconds(2);
+    /// <summary>A retried commit succeeded: checkpoint, so that recovery need not replay across the failed range.</summary>
+    private void OnWritableAgain() =>
+        _ = Task.Run(() => CheckpointAsync(_stopping.Token), CancellationToken.None).ContinueWith(
+            t => Log.BackgroundFailure(_logger, t.Exception!, "checkpoint after the store became writable again"),
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted,
+            TaskScheduler.Default);
 
-    /// <summary>
-    /// Periodic mode's committer: issues a commit every <see cref="EntryStoreOptions.CommitInterval"/> without waiting for
-    /// it, and records the log tail it covers. If the commit issued one interval earlier has still not completed (the
-    /// device is slower than the write rate), Sets wait for it — backpressure that keeps the loss window of a crash
-    /// near one interval instead of letting it grow without bound.
-    /// </summary>
-    private async Task PeriodicCommitLoopAsync(CancellationToken stopping)
-    {
-        var wal = _wal!;
-        using var timer = new PeriodicTimer(_options.CommitInterval);
-        long previousTarget = 0;
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
-            {
-                Volatile.Write(ref _periodicBackpressureAddress, previousTarget);
-                var target = wal.TailAddress;
-                if (wal.CommittedUntilAddress < target)
-                {
-                    wal.Commit(spinWait: false);
-                    Interlocked.Increment(ref _walCommits);
-                }
+    private EntryWriter Writer => _writer ?? throw new InvalidOperationException("The entry store is not open.");
 
-                previousTarget = target;
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        catch (Exception ex)
-        {
-            Log.BackgroundFailure(_logger, ex, "periodic commit");
-        }
-    }
-
-    private async Task CheckpointLoopAsync(CancellationToken stopping)
-    {
-        using var timer = new PeriodicTimer(_options.CheckpointInterval);
-        while (!stopping.IsCancellationRequested)
-        {
-            try
-            {
-                if (!await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
-                {
-                    break;
-                }
-
-                if (_options.LogCompactionRatio > 0)
-                {
-                    var span = _kv!.Log.TailAddress - _kv.Log.BeginAddress;
-                    if (span > 64L << 20 && span > _options.LogCompactionRatio * Bytes && await CompactAsync(stopping).ConfigureAwait(false) > 0)
-                    {
-                        // FASTER's next checkpoint deletes the segments before the new begin address, which the older
-                        // retained checkpoint still points into; a second checkpoint makes both retained ones post-compaction.
-                        await CheckpointAsync(stopping).ConfigureAwait(false);
-                    }
-                }
-
-                await CheckpointAsync(stopping).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-            catch (Exception ex)
-            {
-                Log.BackgroundFailure(_logger, ex, "checkpoint");
-            }
-        }
-    }
 
     /// <summary>
     /// Compacts the hybrid log: live records below its read-only boundary are copied to the tail and the log's begin
@@ -1014,27 +472,9 @@ public sealed class EntryStore : IAsyncDisposable
         await _checkpointGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var kv = _kv!;
-            var before = kv.Log.BeginAddress;
-            var until = kv.Log.SafeReadOnlyAddress;
-            if (until <= before)
-            {
-                return 0;
-            }
-
-            var session = RentReader();
-            try
-            {
-                // Lookup compaction checks each record against the index instead of building a temporary store of the
-                // whole range: bounded memory whatever the log size.
-                session.Compact(until, CompactionType.Lookup);
-            }
-            finally
-            {
-                _readers.Enqueue(session);
-            }
-
-            return kv.Log.BeginAddress - before;
+            var records = _records!;
+            var until = records.SafeReadOnlyAddress;
+            return until <= records.BeginAddress ? 0 : records.Compact(until);
         }
         finally
         {
@@ -1042,30 +482,6 @@ public sealed class EntryStore : IAsyncDisposable
         }
     }
 
-    private async Task SweepLoopAsync(CancellationToken stopping)
-    {
-        using var timer = new PeriodicTimer(_options.SweepInterval, _time);
-        while (!stopping.IsCancellationRequested)
-        {
-            try
-            {
-                if (!await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
-                {
-                    break;
-                }
-
-                SweepExpired();
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-            catch (Exception ex)
-            {
-                Log.BackgroundFailure(_logger, ex, "expiry sweep");
-            }
-        }
-    }
 
     /// <summary>
     /// Takes a checkpoint of the records (FASTER fold-over checkpoint of index and log) and the directory, then trims the
@@ -1089,35 +505,18 @@ public sealed class EntryStore : IAsyncDisposable
 
     private async Task<CheckpointInfo> CheckpointCoreAsync()
     {
-        var started = Stopwatch.GetTimestamp();
-        long sequence;
-        byte[] snapshot;
-        long walAddress;
-        long kvTail;
-        long entries;
-        Guid token;
-        lock (_writeLock)
+        CapturedCheckpoint captured;
+        var writer = Writer;
+        lock (writer.Lock)
         {
-            // Every change before walAddress has been applied to FASTER (changes are applied under this lock), so the
-            // FASTER checkpoint initiated here contains all of them; it may contain later ones too, which replay
-            // re-applies idempotently.
-            sequence = _checkpointSequence + 1;
-            walAddress = _wal?.TailAddress ?? 0;
-            kvTail = _kv!.Log.TailAddress;
-            snapshot = _directory.Snapshot(sequence, (ulong)Interlocked.Read(ref _lastId), walAddress, _lastLsn);
-            entries = _directory.Count;
-            if (!_kv.TryInitiateFullCheckpoint(out token, CheckpointType.FoldOver))
-            {
-                throw new InvalidOperationException("FASTER refused to start a checkpoint (another one is in progress).");
-            }
-
+            captured = _checkpoints.Capture(writer.Directory, _records!, writer.Wal, writer.LastId, writer.LastLsn);
             try
             {
                 // Not during OpenAsync: the engine has not restored its index yet (it matches CurrentCheckpointSequence
                 // of the recovery report once it has).
                 if (_opened)
                 {
-                    _observer?.OnCheckpointCaptured(sequence);
+                    _observer?.OnCheckpointCaptured(captured.Sequence);
                 }
             }
 #pragma warning disable CA1031 // An observer bug must not fail the checkpoint.
@@ -1128,673 +527,18 @@ public sealed class EntryStore : IAsyncDisposable
             }
         }
 
-        await _kv.CompleteCheckpointAsync().ConfigureAwait(false);
-        Directory.CreateDirectory(_checkpointDirectory);
-        CheckpointManifest.WriteDurably(Path.Combine(_checkpointDirectory, CheckpointManifest.DirectoryFileName(sequence)), snapshot);
-        var manifest = new CheckpointManifest(
-            CheckpointManifest.CurrentFormatVersion, sequence, token, walAddress, _kv.Log.BeginAddress, kvTail, entries, _time.GetUtcNow().ToUnixTimeMilliseconds());
-        CheckpointManifest.WriteDurably(Path.Combine(_checkpointDirectory, CheckpointManifest.FileName(sequence)), manifest.Serialize());
-        Interlocked.Exchange(ref _checkpointSequence, sequence);
-        Interlocked.Increment(ref _checkpoints);
-
-        _retained.Add(manifest);
-        while (_retained.Count > 2)
-        {
-            DeleteCheckpointFiles(_retained[0]);
-            _retained.RemoveAt(0);
-        }
-
-        // Keep the log from the older retained checkpoint on, so recovery can fall back to it and still replay everything.
-        if (_wal is not null && _retained[0].WalAddress > _wal.BeginAddress)
-        {
-            _wal.TruncateUntil(_retained[0].WalAddress);
-        }
-
-        var elapsed = Stopwatch.GetElapsedTime(started);
-        Log.CheckpointTaken(_logger, sequence, entries, (long)elapsed.TotalMilliseconds);
-        return new CheckpointInfo(sequence, entries, elapsed);
+        return await _checkpoints.CompleteAsync(captured, _records!, _wal).ConfigureAwait(false);
     }
 
-    private void DeleteCheckpointFiles(CheckpointManifest manifest)
+    private IDevice CreateDevice(string path)
     {
-        TryDelete(Path.Combine(_checkpointDirectory, CheckpointManifest.FileName(manifest.Sequence)));
-        TryDelete(Path.Combine(_checkpointDirectory, CheckpointManifest.DirectoryFileName(manifest.Sequence)));
-        var guid = manifest.FasterToken.ToString("D");
-        TryDeleteDirectory(Path.Combine(_kvCheckpointDirectory, "index-checkpoints", guid));
-        TryDeleteDirectory(Path.Combine(_kvCheckpointDirectory, "cpr-checkpoints", guid));
-
-        static void TryDelete(string path)
+        IDevice device = Devices.CreateLogDevice(path, preallocateFile: false, deleteOnClose: false, recoverDevice: true);
+        if (_options.DeviceWrapper is { } wrap)
         {
-            try
-            {
-                File.Delete(path);
-            }
-            catch (IOException)
-            {
-            }
+            device = wrap(device);
         }
 
-        static void TryDeleteDirectory(string path)
-        {
-            try
-            {
-                if (Directory.Exists(path))
-                {
-                    Directory.Delete(path, recursive: true);
-                }
-            }
-            catch (IOException)
-            {
-            }
-        }
-    }
-
-    // ================================================================================================================
-    // Open and recovery
-    // ================================================================================================================
-
-    private async Task OpenCoreAsync(CancellationToken cancellationToken)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var root = Path.GetFullPath(_options.DataDirectory);
-        var problems = new List<string>();
-        Directory.CreateDirectory(root);
-        AcquireDirectoryLock(root);
-
-        var unrecoverable = CheckFormat(root, problems);
-        var manifests = CheckpointManifest.List(_checkpointDirectory);
-        CheckpointManifest? recovered = null;
-        var fellBack = false;
-        if (unrecoverable is null && manifests.Count == 0)
-        {
-            if (HasData(_kvDirectory) || HasData(_checkpointDirectory))
-            {
-                unrecoverable = $"no checkpoint manifest in {_checkpointDirectory}, yet the directory holds store data";
-            }
-        }
-        else if (unrecoverable is null)
-        {
-            foreach (var sequence in manifests)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                try
-                {
-                    recovered = await TryRecoverCheckpointAsync(sequence, cancellationToken).ConfigureAwait(false);
-                    break;
-                }
-                catch (Exception ex) when (ex is InvalidDataException or FasterException or IOException or KeyNotFoundException or FormatException or InvalidOperationException)
-                {
-                    problems.Add($"checkpoint {sequence}{DescribeManifest(sequence)} is unusable: {ex.Message}");
-                    DisposeFaster();
-                    fellBack = true;
-                }
-            }
-
-            if (recovered is null)
-            {
-                unrecoverable = "no checkpoint could be recovered";
-            }
-        }
-
-        string? movedAside = null;
-        if (unrecoverable is not null)
-        {
-            problems.Add(unrecoverable);
-            var summary = string.Join("; ", problems);
-            if (_options.OnUnrecoverableData == UnrecoverableDataPolicy.Fail)
-            {
-                throw new EntryStoreCorruptedException(
-                    $"The entry store in {root} cannot be recovered: {summary}. Nothing was changed; restore a backup, or move the directory aside (OnUnrecoverableData = MoveAsideAndStartEmpty does this and starts empty).");
-            }
-
-            movedAside = root.TrimEnd(Path.DirectorySeparatorChar) + ".damaged-" + _time.GetUtcNow().ToString("yyyyMMddTHHmmssfffZ", CultureInfo.InvariantCulture);
-            _directoryLock?.Dispose();
-            _directoryLock = null;
-            Directory.Move(root, movedAside);
-            Directory.CreateDirectory(root);
-            AcquireDirectoryLock(root);
-            Log.MovedAside(_logger, root, movedAside, summary);
-            recovered = null;
-            fellBack = false;
-        }
-
-        if (recovered is null)
-        {
-            await CreateNewAsync(root).ConfigureAwait(false);
-            Recovery = new RecoveryReport
-            {
-                CreatedNew = true,
-                Problems = problems,
-                MovedAsideTo = movedAside,
-                CurrentCheckpointSequence = _checkpointSequence,
-                Duration = Stopwatch.GetElapsedTime(started),
-            };
-            return;
-        }
-
-        if (fellBack)
-        {
-            problems.Add($"recovered the older checkpoint {recovered.Sequence} ({recovered.EntryCount} entries, taken {DateTimeOffset.FromUnixTimeMilliseconds(recovered.CreatedUnixMs):u}); " +
-                (_options.Durability == DurabilityMode.None && !Directory.Exists(_walDirectory)
-                    ? "changes made after it are lost (durability None keeps no write-ahead log)"
-                    : "the write-ahead log is replayed from it"));
-        }
-
-        // Replay the write-ahead log (present in Strict and Periodic; also replayed once if the store was switched to None).
-        var added = new List<ulong>();
-        var removedEntries = new List<RemovedEntry>();
-        long replayed = 0;
-        if (_options.Durability != DurabilityMode.None || HasData(_walDirectory))
-        {
-            OpenWal();
-            replayed = ReplayWal(recovered.WalAddress, added, removedEntries, problems);
-        }
-
-        StartIdEpoch(root);
-
-        // Drop what expired while the store was down, and enforce limits that may have been lowered.
-        RemovedBuffer dropped = default;
-        lock (_writeLock)
-        {
-            SweepLocked(NowMs(), ref dropped);
-        }
-
-        var expired = dropped.Count;
-        dropped.CopyTo(removedEntries);
-
-        dropped.Dispose();
-        RemovedBuffer evicted = default;
-        lock (_writeLock)
-        {
-            EvictIfNeeded(new EntryMeta(), ref evicted);
-        }
-
-        evicted.CopyTo(removedEntries);
-
-        var changed = replayed > 0 || expired > 0 || evicted.Count > 0 || fellBack;
-        evicted.Dispose();
-        if (changed)
-        {
-            await CheckpointCoreAsync().ConfigureAwait(false);
-        }
-
-        if (_options.Durability == DurabilityMode.None && _wal is not null)
-        {
-            // The store now runs without a log: everything it held is in the checkpoint just taken.
-            _wal.Dispose();
-            _wal = null;
-            _walDevice?.Dispose();
-            _walDevice = null;
-            Directory.Delete(_walDirectory, recursive: true);
-        }
-
-        foreach (var p in problems)
-        {
-            Log.RecoveryProblem(_logger, p);
-        }
-
-        var addedLive = added.Where(id => _directory.TryGetById(id, out _)).ToList();
-        var elapsed = Stopwatch.GetElapsedTime(started);
-        Recovery = new RecoveryReport
-        {
-            CheckpointSequence = recovered.Sequence,
-            ReplayedOperations = replayed,
-            AddedIds = addedLive,
-            Removed = removedEntries,
-            CurrentCheckpointSequence = _checkpointSequence,
-            EntryCount = _directory.Count,
-            ExpiredOnRecovery = expired,
-            Problems = problems,
-            FellBackToOlderCheckpoint = fellBack,
-            Duration = elapsed,
-        };
-        Log.Recovered(_logger, (long)elapsed.TotalMilliseconds, recovered.Sequence, recovered.EntryCount, replayed, expired, _directory.Count);
-    }
-
-    private string DescribeManifest(long sequence)
-    {
-        try
-        {
-            var path = Path.Combine(_checkpointDirectory, CheckpointManifest.FileName(sequence));
-            var manifest = CheckpointManifest.Parse(File.ReadAllBytes(path), path);
-            return $" ({manifest.EntryCount} entries, taken {DateTimeOffset.FromUnixTimeMilliseconds(manifest.CreatedUnixMs):u})";
-        }
-        catch (Exception ex) when (ex is InvalidDataException or IOException or KeyNotFoundException or FormatException)
-        {
-            return "";
-        }
-    }
-
-    private string? CheckFormat(string root, List<string> problems)
-    {
-        var formatPath = Path.Combine(root, FormatFileName);
-        if (File.Exists(formatPath))
-        {
-            var text = File.ReadAllText(formatPath).Trim();
-            var expected = "semcache-entry-store format=" + StoreFormatVersion.ToString(CultureInfo.InvariantCulture);
-            if (!string.Equals(text, expected, StringComparison.Ordinal))
-            {
-                throw new EntryStoreVersionException(
-                    $"The data directory {root} was written in format '{text}'; this build reads '{expected}'. Open it with the SemCache version that wrote it, or point DataDirectory elsewhere.");
-            }
-
-            return null;
-        }
-
-        if (HasData(_kvDirectory) || HasData(_checkpointDirectory) || HasData(_walDirectory))
-        {
-            return $"the {FormatFileName} file is missing from {root}, yet the directory holds store data";
-        }
-
-        if (Directory.EnumerateFileSystemEntries(root).Any(e => Path.GetFileName(e) is not LockFileName and not EpochFileName))
-        {
-            problems.Add($"{root} holds unrelated files; they are left alone");
-        }
-
-        return null;
-    }
-
-    private const string LockFileName = "LOCK";
-    private const string EpochFileName = "EPOCH";
-    private const int IdCounterBits = 40;
-
-    /// <summary>
-    /// Ids are (epoch &lt;&lt; 40) | counter, and every open starts a new epoch, written durably before any Set. Sets that
-    /// a crash lost had ids the engine may already have put in its index (or an index snapshot); without epochs the
-    /// recovered store would hand the same ids to new entries and a stale vector would lead to the wrong response.
-    /// 2^40 Sets per process lifetime, 2^23 lifetimes.
-    /// </summary>
-    private void StartIdEpoch(string root)
-    {
-        var path = Path.Combine(root, EpochFileName);
-        long epoch = 0;
-        if (File.Exists(path) && long.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var stored))
-        {
-            epoch = stored;
-        }
-
-        epoch = Math.Max(epoch, _lastId >> IdCounterBits) + 1;
-        CheckpointManifest.WriteDurably(path, System.Text.Encoding.UTF8.GetBytes(epoch.ToString(CultureInfo.InvariantCulture) + "\n"));
-        _lastId = epoch << IdCounterBits;
-    }
-
-    /// <summary>
-    /// Holds an exclusive lock on <c>LOCK</c> in the data directory for the store's lifetime (.NET takes an advisory
-    /// flock on Unix), so a second process opening the same directory gets a clear error instead of corrupting it. The
-    /// kernel releases the lock when the process dies, so a crash never leaves a stale lock behind.
-    /// </summary>
-    private void AcquireDirectoryLock(string root)
-    {
-        try
-        {
-            _directoryLock = new FileStream(Path.Combine(root, LockFileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-        }
-        catch (IOException ex)
-        {
-            throw new IOException($"The data directory {root} is in use by another entry store (its {LockFileName} file is locked). Stop the other process or use another DataDirectory.", ex);
-        }
-    }
-
-    private static bool HasData(string directory) =>
-        Directory.Exists(directory) && Directory.EnumerateFiles(directory, "*", SearchOption.AllDirectories).Any(f => new FileInfo(f).Length > 0);
-
-    private async Task CreateNewAsync(string root)
-    {
-        Directory.CreateDirectory(_kvDirectory);
-        CheckpointManifest.WriteDurably(Path.Combine(root, FormatFileName), System.Text.Encoding.UTF8.GetBytes("semcache-entry-store format=" + StoreFormatVersion.ToString(CultureInfo.InvariantCulture) + "\n"));
-        CreateKv();
-        _directory = new EntryDirectory();
-        StartIdEpoch(root);
-        _checkpointSequence = 0;
-        if (_options.Durability != DurabilityMode.None)
-        {
-            OpenWal();
-        }
-
-        // An initial checkpoint, so that a directory with data always has a manifest.
-        await CheckpointCoreAsync().ConfigureAwait(false);
-        Log.Created(_logger, root, _options.Durability);
-    }
-
-    private void CreateKv()
-    {
-        Directory.CreateDirectory(_kvDirectory);
-        Directory.CreateDirectory(_kvCheckpointDirectory);
-        _kvDevice = Devices.CreateLogDevice(Path.Combine(_kvDirectory, "hlog.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
-        var settings = new FasterKVSettings<SpanByte, SpanByte>
-        {
-            IndexSize = _options.HashIndexSizeBytes,
-            LogDevice = _kvDevice,
-            PageSize = _options.PageSizeBytes,
-            MemorySize = _options.MemoryLogSizeBytes,
-            SegmentSize = 1L << KvSegmentSizeBits,
-            CheckpointDir = _kvCheckpointDirectory,
-            // Retention is ours: a FASTER checkpoint is only outdated once our manifest points at a newer one.
-            RemoveOutdatedCheckpoints = false,
-            TryRecoverLatest = false,
-        };
-        _kv = new FasterKV<SpanByte, SpanByte>(settings);
-        _writer = _kv.For(_functions).NewSession<SpanByteFunctions<Empty>>();
-    }
-
-    private void OpenWal()
-    {
-        Directory.CreateDirectory(_walDirectory);
-        _walDevice = Devices.CreateLogDevice(Path.Combine(_walDirectory, "wal.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
-        var pageBits = BitOperations.Log2((uint)_options.PageSizeBytes);
-        _wal = new FasterLog(new FasterLogSettings
-        {
-            LogDevice = _walDevice,
-            LogCommitDir = Path.Combine(_walDirectory, "commits"),
-            PageSizeBits = pageBits,
-            MemorySizeBits = Math.Max(pageBits + 2, 25),
-            SegmentSizeBits = Math.Max(pageBits, KvSegmentSizeBits),
-            LogChecksum = LogChecksumType.PerEntry,
-            TryRecoverLatest = true,
-            RemoveOutdatedCommits = true,
-            // Commit records go into the log itself (one sequential write per commit) instead of a separate commit file:
-            // what makes a group commit cheap enough for Strict mode.
-            FastCommitMode = true,
-        });
-    }
-
-    private async Task<CheckpointManifest> TryRecoverCheckpointAsync(long sequence, CancellationToken cancellationToken)
-    {
-        var manifestPath = Path.Combine(_checkpointDirectory, CheckpointManifest.FileName(sequence));
-        var manifest = CheckpointManifest.Parse(await File.ReadAllBytesAsync(manifestPath, cancellationToken).ConfigureAwait(false), manifestPath);
-        if (manifest.Sequence != sequence)
-        {
-            throw new InvalidDataException($"manifest {manifestPath} names checkpoint {manifest.Sequence}");
-        }
-
-        ValidateLogFiles(manifest);
-        var directoryPath = Path.Combine(_checkpointDirectory, CheckpointManifest.DirectoryFileName(sequence));
-        if (!File.Exists(directoryPath))
-        {
-            throw new InvalidDataException($"directory snapshot {directoryPath} is missing");
-        }
-
-        var directory = EntryDirectory.Load(await File.ReadAllBytesAsync(directoryPath, cancellationToken).ConfigureAwait(false), sequence, out var lastId, out _, out var lastLsn);
-        if (directory.Count != manifest.EntryCount)
-        {
-            throw new InvalidDataException($"directory snapshot holds {directory.Count} entries, the manifest says {manifest.EntryCount}");
-        }
-
-        var guid = manifest.FasterToken.ToString("D");
-        if (!Directory.Exists(Path.Combine(_kvCheckpointDirectory, "index-checkpoints", guid)) || !Directory.Exists(Path.Combine(_kvCheckpointDirectory, "cpr-checkpoints", guid)))
-        {
-            throw new InvalidDataException($"FASTER checkpoint {guid} is missing from {_kvCheckpointDirectory}");
-        }
-
-        CreateKv();
-        try
-        {
-            await _kv!.RecoverAsync(manifest.FasterToken, cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException and not InvalidDataException)
-        {
-            throw new InvalidDataException($"FASTER could not recover checkpoint {guid}: {ex.Message}", ex);
-        }
-
-        _directory = directory;
-        _lastId = (long)lastId;
-        _lastLsn = lastLsn;
-        VerifySample(sequence);
-        _checkpointSequence = sequence;
-        _retained.Clear();
-        foreach (var older in CheckpointManifest.List(_checkpointDirectory).Where(s => s < sequence).Take(1))
-        {
-            try
-            {
-                var olderPath = Path.Combine(_checkpointDirectory, CheckpointManifest.FileName(older));
-                _retained.Add(CheckpointManifest.Parse(File.ReadAllBytes(olderPath), olderPath));
-            }
-            catch (InvalidDataException)
-            {
-            }
-        }
-
-        _retained.Add(manifest);
-        return manifest;
-    }
-
-    /// <summary>
-    /// A truncated hybrid log would make FASTER return not-found for records it lost — a silent loss. The manifest records
-    /// the log tail at checkpoint time; every segment file up to it must be there, long enough.
-    /// </summary>
-    private void ValidateLogFiles(CheckpointManifest manifest)
-    {
-        if (manifest.KvTailAddress <= manifest.KvBeginAddress)
-        {
-            return;
-        }
-
-        const long segmentSize = 1L << KvSegmentSizeBits;
-        var first = manifest.KvBeginAddress >> KvSegmentSizeBits;
-        var last = (manifest.KvTailAddress - 1) >> KvSegmentSizeBits;
-        for (var segment = first; segment <= last; segment++)
-        {
-            var path = Path.Combine(_kvDirectory, "hlog.log." + segment.ToString(CultureInfo.InvariantCulture));
-            var need = segment == last ? ((manifest.KvTailAddress - 1) & (segmentSize - 1)) + 1 : segmentSize;
-            var info = new FileInfo(path);
-            if (!info.Exists)
-            {
-                throw new InvalidDataException($"hybrid log segment {path} is missing; checkpoint {manifest.Sequence} needs it");
-            }
-
-            if (info.Length < need)
-            {
-                throw new InvalidDataException($"hybrid log segment {path} is {info.Length} bytes; checkpoint {manifest.Sequence} needs at least {need} (the log was truncated)");
-            }
-        }
-    }
-
-    /// <summary>Reads a sample of the recovered entries (all when few) and checks they are intact.</summary>
-    private void VerifySample(long sequence)
-    {
-        var count = _directory.Count;
-        var toCheck = Math.Min(count, 256);
-        var random = new Random(42);
-        for (var i = 0; i < toCheck; i++)
-        {
-            var meta = _directory[count <= 256 ? i : random.Next(count)];
-            var (found, output) = ReadRawSync(meta.Id);
-            try
-            {
-                if (!found)
-                {
-                    throw new InvalidDataException($"entry {meta.Id} listed in checkpoint {sequence} is missing from the hybrid log");
-                }
-
-                var record = output.IsSpanByte ? output.SpanByte.AsReadOnlySpan() : output.Memory.Memory.Span[..output.Length];
-                if (!EntryRecord.TryReadHeader(record, out var header, out var problem) || header.Id != meta.Id)
-                {
-                    throw new InvalidDataException($"entry {meta.Id} of checkpoint {sequence} is damaged in the hybrid log: {problem ?? "id mismatch"}");
-                }
-            }
-            finally
-            {
-                output.Memory?.Dispose();
-            }
-        }
-    }
-
-    [SkipLocalsInit]
-    private unsafe (bool Found, SpanByteAndMemory Output) ReadRawSync(ulong id)
-    {
-        var keyBytes = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(new Span<byte>(keyBytes, 8), id);
-        var key = SpanByte.FromPointer(keyBytes, 8);
-        SpanByteAndMemory output = default;
-        var status = _writer!.Read(ref key, ref output);
-        if (!status.IsPending)
-        {
-            return (status.Found, output);
-        }
-
-        _writer.CompletePendingWithOutputs(out var outputs, wait: true);
-        using (outputs)
-        {
-            return TakeCompleted(outputs);
-        }
-    }
-
-    private long ReplayWal(long fromAddress, List<ulong> added, List<RemovedEntry> removed, List<string> problems)
-    {
-        var wal = _wal!;
-        if (fromAddress < wal.BeginAddress)
-        {
-            problems.Add($"the write-ahead log starts at {wal.BeginAddress}, after the checkpoint's replay point {fromAddress}: changes in between are lost");
-            fromAddress = wal.BeginAddress;
-        }
-
-        var end = wal.TailAddress;
-        long replayed = 0;
-        string? damage = null;
-        long skipped = 0;
-        using var iterator = wal.Scan(fromAddress, end);
-        while (true)
-        {
-            IMemoryOwner<byte> owner;
-            int length;
-            long address;
-            try
-            {
-                if (!iterator.GetNext(MemoryPool<byte>.Shared, out owner, out length, out address))
-                {
-                    break;
-                }
-            }
-            catch (Exception ex) when (ex is FasterException or IOException or InvalidDataException or ArgumentException)
-            {
-                damage ??= $"unreadable at address {iterator.CurrentAddress}: {ex.Message}";
-                break;
-            }
-
-            using (owner)
-            {
-                if (damage is not null)
-                {
-                    skipped++; // readable, but after a hole: applying it would not give a state the store ever had
-                    continue;
-                }
-
-                var op = owner.Memory.Span[..length];
-                var outcome = ApplyLogged(op, added, removed, out var problem);
-                if (outcome == ReplayOutcome.Applied)
-                {
-                    replayed++;
-                }
-                else if (outcome == ReplayOutcome.Damaged)
-                {
-                    damage = $"damaged at address {address} ({problem})";
-                }
-            }
-        }
-
-        if (damage is null && iterator.NextAddress < end)
-        {
-            damage = $"it ends at address {iterator.NextAddress} although it was committed up to {end}";
-        }
-
-        if (damage is not null)
-        {
-            problems.Add($"the write-ahead log is {damage}; {replayed} operations up to sequence number {_lastLsn} were replayed, " +
-                $"{skipped} readable operations after the damage and any unreadable ones are lost");
-        }
-
-        return replayed;
-    }
-
-    private enum ReplayOutcome
-    {
-        Applied,
-        AlreadyApplied,
-        Damaged,
-    }
-
-    private ReplayOutcome ApplyLogged(ReadOnlySpan<byte> op, List<ulong> added, List<RemovedEntry> removed, out string? problem)
-    {
-        problem = null;
-        if (op.Length < OpHeaderSize)
-        {
-            problem = $"a {op.Length}-byte operation is shorter than its header";
-            return ReplayOutcome.Damaged;
-        }
-
-        var lsn = BinaryPrimitives.ReadInt64LittleEndian(op[1..]);
-        if (lsn <= _lastLsn)
-        {
-            return ReplayOutcome.AlreadyApplied;
-        }
-
-        if (lsn != _lastLsn + 1)
-        {
-            problem = $"operations {_lastLsn + 1} to {lsn - 1} are missing";
-            return ReplayOutcome.Damaged;
-        }
-
-        if (op.Length == OpHeaderSize + 8 && op[0] == OpDelete)
-        {
-            var id = BinaryPrimitives.ReadUInt64LittleEndian(op[OpHeaderSize..]);
-            if (_directory.TryGetById(id, out var meta))
-            {
-                DeleteRecord(id);
-                _directory.Remove(meta);
-                removed.Add(new RemovedEntry(id, meta.Partition, RemovalReason.Deleted, meta.NamespaceHash));
-            }
-
-            _lastLsn = lsn;
-            return ReplayOutcome.Applied;
-        }
-
-        if (op[0] != OpSet)
-        {
-            problem = $"unknown operation {op[0]}";
-            return ReplayOutcome.Damaged;
-        }
-
-        var record = op[OpHeaderSize..];
-        if (!EntryRecord.TryReadHeader(record, out var header, out problem))
-        {
-            return ReplayOutcome.Damaged;
-        }
-
-        var hasher = new XxHash128((long)header.Partition);
-        hasher.Append(EntryRecord.ExactKeyText(record));
-        var meta2 = new EntryMeta
-        {
-            Id = header.Id,
-            ExactHash = hasher.GetCurrentHashAsUInt128(),
-            Partition = header.Partition,
-            NamespaceHash = EntryRecord.NamespaceHash(EntryRecord.NamespaceBytes(record)),
-            CreatedMs = header.CreatedMs,
-            ExpiresMs = header.ExpiresMs,
-            TtlMs = header.ExpiresMs - header.CreatedMs,
-            LastHitMs = header.CreatedMs,
-            Bytes = header.Length,
-        };
-        if (_directory.TryGetById(header.Id, out var existing))
-        {
-            // Already in the checkpoint (it captured this Set): replace the metadata but keep hit recency.
-            meta2.LastHitMs = existing.LastHitMs;
-            _directory.Remove(existing);
-        }
-
-        var replaced = ApplySet(record, meta2);
-        if (replaced is not null)
-        {
-            removed.Add(new RemovedEntry(replaced.Id, replaced.Partition, RemovalReason.Replaced, replaced.NamespaceHash));
-        }
-
-        added.Add(header.Id);
-        if ((long)header.Id > _lastId)
-        {
-            _lastId = (long)header.Id;
-        }
-
-        _lastLsn = lsn;
-        return ReplayOutcome.Applied;
+        return string.Equals(path, _layout.KvBasePath, StringComparison.Ordinal) ? new HealthReportingDevice(device, _health.MarkHybridLogFailed) : device;
     }
 
     private void StartBackgroundTasks()
@@ -1802,19 +546,21 @@ public sealed class EntryStore : IAsyncDisposable
         var stopping = _stopping.Token;
         if (_wal is not null)
         {
+            var commits = _commits = new CommitScheduler(_wal, _options, _health, _logger, OnWritableAgain, stopping) { HealthRetryInterval = _healthRetryInterval };
             _background.Add(_options.Durability == DurabilityMode.Strict
-                ? Task.Run(() => GroupCommitLoopAsync(stopping), CancellationToken.None)
-                : Task.Run(() => PeriodicCommitLoopAsync(stopping), CancellationToken.None));
+                ? Task.Run(() => commits.RunGroupCommitAsync(stopping), CancellationToken.None)
+                : Task.Run(() => commits.RunPeriodicCommitAsync(stopping), CancellationToken.None));
+            _background.Add(Task.Run(() => commits.RunHealthRetryAsync(stopping), CancellationToken.None));
         }
 
         if (_options.CheckpointInterval > TimeSpan.Zero)
         {
-            _background.Add(Task.Run(() => CheckpointLoopAsync(stopping), CancellationToken.None));
+            _background.Add(Task.Run(() => MaintenanceLoops.RunCheckpointsAsync(_options, _health, _records!, () => Bytes, CompactAsync, CheckpointAsync, _logger, stopping), CancellationToken.None));
         }
 
         if (_options.SweepInterval > TimeSpan.Zero)
         {
-            _background.Add(Task.Run(() => SweepLoopAsync(stopping), CancellationToken.None));
+            _background.Add(Task.Run(() => MaintenanceLoops.RunSweepsAsync(_options.SweepInterval, _time, SweepExpired, _logger, stopping), CancellationToken.None));
         }
     }
 
@@ -1831,11 +577,7 @@ public sealed class EntryStore : IAsyncDisposable
             return;
         }
 
-        lock (_writeLock)
-        {
-            _closing = true;
-        }
-
+        _writer?.Close();
         await _stopping.CancelAsync().ConfigureAwait(false);
         try
         {
@@ -1850,13 +592,7 @@ public sealed class EntryStore : IAsyncDisposable
             await _checkpointGate.WaitAsync().ConfigureAwait(false);
             try
             {
-                var info = await CheckpointCoreAsync().ConfigureAwait(false);
-                if (_wal is not null)
-                {
-                    await _wal.CommitAsync().ConfigureAwait(false);
-                }
-
-                Log.Closed(_logger, info.Sequence, info.EntryCount);
+                await CloseDurablyAsync().ConfigureAwait(false);
             }
             finally
             {
@@ -1865,14 +601,42 @@ public sealed class EntryStore : IAsyncDisposable
         }
         finally
         {
-            // Reads in flight finish before FASTER is closed under them (new ones are refused since _disposed is set).
-            while (Volatile.Read(ref _activeReads) > 0)
-            {
-                await Task.Delay(1).ConfigureAwait(false);
-            }
+            // Reads in flight finish before FASTER is closed under them; new ones are refused.
+            await _reader.CloseAsync().ConfigureAwait(false);
 
             DisposeResources();
             _stopping.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The final checkpoint, unless the device cannot take it: then what could not be written is logged and the store
+    /// closes anyway (never throws: a graceful stop after a disk-full episode must not turn into a failed exit).
+    /// </summary>
+    private async Task CloseDurablyAsync()
+    {
+        if (_health.NeedsRestart || (!_health.Writable && _commits is { } commits && !await commits.TryProbeCommitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false)))
+        {
+            Log.ClosedWithoutCheckpoint(_logger, _options.DataDirectory, _checkpoints.Sequence, _directory.Count, _health.Current.Reason ?? "");
+            return;
+        }
+
+        try
+        {
+            // Bounded: if the hybrid-log device fails under the checkpoint, FASTER's flush never completes.
+            var info = await CheckpointCoreAsync().WaitAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+            if (_wal is not null)
+            {
+                await _wal.CommitAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            }
+
+            Log.Closed(_logger, info.Sequence, info.EntryCount);
+        }
+#pragma warning disable CA1031 // Close must finish whatever the device does; the failure is logged with what it cost.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.CloseCheckpointFailed(_logger, ex, _options.DataDirectory, _checkpoints.Sequence, _directory.Count);
         }
     }
 
@@ -1883,11 +647,7 @@ public sealed class EntryStore : IAsyncDisposable
     internal async Task SimulateCrashAsync(bool commitLog)
     {
         Interlocked.Exchange(ref _disposed, 1);
-        lock (_writeLock)
-        {
-            _closing = true;
-        }
-
+        _writer?.Close();
         await _stopping.CancelAsync().ConfigureAwait(false);
         try
         {
@@ -1903,33 +663,34 @@ public sealed class EntryStore : IAsyncDisposable
             await _wal.CommitAsync().ConfigureAwait(false);
         }
 
+        await _reader.CloseAsync().ConfigureAwait(false);
         DisposeResources();
     }
 
+    /// <summary>Closes the files; a failure of one is logged and does not keep the others open (close never throws).</summary>
     private void DisposeResources()
     {
-        DisposeFaster();
-        _directoryLock?.Dispose();
-        _directoryLock = null;
-    }
-
-    private void DisposeFaster()
-    {
-        while (_readers.TryDequeue(out var reader))
-        {
-            reader.Dispose();
-        }
-
-        _writer?.Dispose();
-        _writer = null;
-        _kv?.Dispose();
-        _kv = null;
-        _kvDevice?.Dispose();
-        _kvDevice = null;
-        _wal?.Dispose();
+        Close(_records, "hybrid log");
+        _records = null;
+        Close(_wal, "write-ahead log");
         _wal = null;
-        _walDevice?.Dispose();
+        Close(_walDevice, "write-ahead-log device");
         _walDevice = null;
+        Close(_layout, "directory lock");
+
+        void Close(IDisposable? resource, string what)
+        {
+            try
+            {
+                resource?.Dispose();
+            }
+#pragma warning disable CA1031 // After a device failure FASTER may throw from Dispose; the other files must still close.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Log.BackgroundFailure(_logger, ex, "closing the " + what);
+            }
+        }
     }
 
     // ================================================================================================================
@@ -1970,73 +731,6 @@ public sealed class EntryStore : IAsyncDisposable
         finally
         {
             removed.Dispose();
-        }
-    }
-
-    /// <summary>A small growable list of removals that allocates nothing for the common case of one.</summary>
-    private struct RemovedBuffer : IDisposable
-    {
-        private RemovedEntry _first;
-        private RemovedEntry[]? _more;
-
-        public int Count { get; private set; }
-
-        public void Add(RemovedEntry entry)
-        {
-            if (Count == 0 && _more is null)
-            {
-                _first = entry;
-            }
-            else
-            {
-                if (_more is null)
-                {
-                    _more = ArrayPool<RemovedEntry>.Shared.Rent(16);
-                    _more[0] = _first;
-                }
-                else if (Count == _more.Length)
-                {
-                    var bigger = ArrayPool<RemovedEntry>.Shared.Rent(Count * 2);
-                    _more.AsSpan(0, Count).CopyTo(bigger);
-                    ArrayPool<RemovedEntry>.Shared.Return(_more);
-                    _more = bigger;
-                }
-
-                _more[Count] = entry;
-            }
-
-            Count++;
-        }
-
-        public readonly RemovedEntry First => _first;
-
-        /// <summary>The removals when there are several (null when there is at most one: use <see cref="First"/>).</summary>
-        public readonly RemovedEntry[]? Many => _more;
-
-        public readonly void CopyTo(List<RemovedEntry> entries)
-        {
-            if (_more is not null)
-            {
-                for (var i = 0; i < Count; i++)
-                {
-                    entries.Add(_more[i]);
-                }
-            }
-            else if (Count == 1)
-            {
-                entries.Add(_first);
-            }
-        }
-
-        public void Dispose()
-        {
-            if (_more is not null)
-            {
-                ArrayPool<RemovedEntry>.Shared.Return(_more);
-                _more = null;
-            }
-
-            Count = 0;
         }
     }
 }

@@ -134,6 +134,13 @@ public sealed class EntryStoreOptions
     /// <summary>What start-up does if no checkpoint can be recovered. Default <see cref="UnrecoverableDataPolicy.Fail"/>.</summary>
     public UnrecoverableDataPolicy OnUnrecoverableData { get; set; } = UnrecoverableDataPolicy.Fail;
 
+    /// <summary>
+    /// Test seam, not configuration: wraps each FASTER device the store creates (the hybrid log, <c>kv/hlog.log</c>, and
+    /// the write-ahead log, <c>wal/wal.log</c>; <see cref="FASTER.core.IDevice.FileName"/> says which) so tests can inject
+    /// device failures such as a full disk. Null (the default) uses the devices as created.
+    /// </summary>
+    internal Func<FASTER.core.IDevice, FASTER.core.IDevice>? DeviceWrapper { get; set; }
+
     /// <summary>Throws <see cref="ArgumentException"/> listing every invalid option.</summary>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
     public void Validate()

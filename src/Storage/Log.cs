@@ -34,4 +34,16 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Entry store closed after final checkpoint {Sequence} ({Entries} entries)")]
     public static partial void Closed(ILogger logger, long sequence, long entries);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Error, Message = "Entry store cannot write: {Reason}")]
+    public static partial void Unwritable(ILogger logger, Exception exception, string reason);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Information, Message = "Entry store in {Directory} is writable again: a retried commit succeeded")]
+    public static partial void WritableAgain(ILogger logger, string directory);
+
+    [LoggerMessage(EventId = 13, Level = LogLevel.Error, Message = "Entry store in {Directory} closed without a final checkpoint: {Reason}. What changed after checkpoint {Sequence} and is not in the write-ahead log is lost; {Entries} entries were live")]
+    public static partial void ClosedWithoutCheckpoint(ILogger logger, string directory, long sequence, long entries, string reason);
+
+    [LoggerMessage(EventId = 14, Level = LogLevel.Error, Message = "Entry store in {Directory}: the final checkpoint failed; recovery will start from checkpoint {Sequence} and the write-ahead log ({Entries} entries were live)")]
+    public static partial void CloseCheckpointFailed(ILogger logger, Exception exception, string directory, long sequence, long entries);
 }

@@ -50,6 +50,19 @@ public sealed class RecoveryReport
     /// <summary>Damage found and what it cost, one line each (empty when recovery was clean).</summary>
     public IReadOnlyList<string> Problems { get; init; } = [];
 
+    /// <summary>
+    /// Write-ahead-log records that were damaged and skipped while the records after them were replayed; each is named in
+    /// <see cref="Problems"/> with its address, size and the sequence numbers it held.
+    /// </summary>
+    public long SkippedRecords { get; init; }
+
+    /// <summary>
+    /// The write-ahead log's incomplete last bytes, when a crash tore the final write (normal after a crash: those
+    /// operations were never committed, so in Strict mode none was acknowledged, and in Periodic mode they are within the
+    /// commit window); null when the log ended cleanly. Not a problem, so not in <see cref="Problems"/>.
+    /// </summary>
+    public string? TornTail { get; init; }
+
     /// <summary>True when a newer checkpoint was unusable and an older one was recovered.</summary>
     public bool FellBackToOlderCheckpoint { get; init; }
 
@@ -74,3 +87,26 @@ public readonly record struct EntryStoreStatistics(
     long Checkpoints,
     long WalCommits,
     long CorruptRecords);
+
+/// <summary>Whether the store can take writes now.</summary>
+/// <param name="Writable">False after a failed write-ahead-log commit until a retried commit succeeds.</param>
+/// <param name="Reason">Why it cannot write (data directory and OS reason), or null when writable.</param>
+/// <param name="Since">When it stopped being writable, or null when writable.</param>
+public sealed record StoreHealth(bool Writable, string? Reason, DateTimeOffset? Since)
+{
+    /// <summary>The healthy state.</summary>
+    public static StoreHealth Healthy { get; } = new(true, null, null);
+}
+
+/// <summary>A live entry as the in-memory directory knows it (no disk read).</summary>
+/// <param name="Id">Identifier.</param>
+/// <param name="Partition">Partition hash.</param>
+/// <param name="NamespaceHash">Namespace hash (<see cref="EntryStore.NamespaceHashOf"/>).</param>
+/// <param name="VectorDimension">Length of the stored vector (0 when none).</param>
+public readonly record struct LiveEntryInfo(ulong Id, ulong Partition, ulong NamespaceHash, int VectorDimension);
+
+/// <summary>One Set of <see cref="EntryStore.SetManyAsync"/>.</summary>
+/// <param name="Key">Exact-match key.</param>
+/// <param name="Entry">The entry.</param>
+/// <param name="Ttl">Time to live; the default when null.</param>
+public readonly record struct EntryWrite(ExactKey Key, CacheEntry Entry, TimeSpan? Ttl);

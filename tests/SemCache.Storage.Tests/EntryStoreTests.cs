@@ -61,7 +61,7 @@ public sealed class EntryStoreTests
         Assert.Equal("new", (await store.GetByExactKeyAsync(Entries.Key("k"), Ct))!.Response);
         Assert.Null(await store.GetByIdAsync(first.Id, Ct));
         Assert.Equal(1, store.Count);
-        Assert.Equal([new RemovedEntry(first.Id, 1, RemovalReason.Replaced, EntryStore.NamespaceHashOf(Entries.Make("x").Namespace))], observer.Removed.ToArray());
+        Assert.Equal([new RemovedEntry(first.Id, 1, RemovalReason.Replaced, EntryStore.NamespaceHashOf(Entries.Make("x").Namespace), VectorDimension: 4)], observer.Removed.ToArray());
     }
 
     [Fact]
@@ -216,6 +216,7 @@ public sealed class EntryStoreTests
 
             Interlocked.Increment(ref done);
         }, Ct)).ToArray();
+        var hits = 0;
         var readerTasks = Enumerable.Range(0, 4).Select(r => Task.Run(async () =>
         {
             var reads = 0;
@@ -228,6 +229,7 @@ public sealed class EntryStoreTests
                 {
                     Assert.Equal(name, got.Prompt);
                     Assert.Equal($"response of {name}", got.Response);
+                    Interlocked.Increment(ref hits);
                 }
 
                 reads++;
@@ -240,6 +242,7 @@ public sealed class EntryStoreTests
         var reads = await Task.WhenAll(readerTasks);
 
         Assert.All(reads, r => Assert.True(r >= 100));
+        Assert.True(hits > 0, "the readers never found an entry, so they checked nothing"); // at least the reads after the writers finished hit
         Assert.Equal(writers * perWriter, store.Count);
         foreach (var (name, _) in written)
         {
@@ -266,10 +269,16 @@ public sealed class EntryStoreTests
         using var dir = new TempDirectory();
         await using var store = await EntryStore.OpenAsync(Entries.Options(dir.Path), cancellationToken: Ct);
 
-        var ex = await Assert.ThrowsAsync<ArgumentException>(async () => await store.SetAsync(Entries.Key("big"), Entries.Make("big", new string('z', 20_000)), cancellationToken: Ct));
+        var big = Entries.Make("big", new string('z', 20_000));
+
+        var ex = await Assert.ThrowsAsync<EntryTooLargeException>(async () => await store.SetAsync(Entries.Key("big"), big, cancellationToken: Ct));
 
         Assert.Contains("MaxEntryBytes", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(0, ex.Index);
+        Assert.Equal(EntryStore.MeasureEntry(Entries.Key("big"), big), ex.Bytes);
+        Assert.Equal(16 << 10, ex.Limit);
         Assert.Equal(0, store.Count);
+        Assert.Equal(0, store.GetStatistics().Sets);
     }
 
     [Fact]

@@ -47,8 +47,12 @@ internal sealed class RecordingObserver : IEntryStoreObserver
 
     public ConcurrentQueue<long> Checkpoints { get; } = new();
 
+    /// <summary>Size of each notification, in order.</summary>
+    public ConcurrentQueue<int> Batches { get; } = new();
+
     public void OnEntriesRemoved(ReadOnlySpan<RemovedEntry> removed)
     {
+        Batches.Enqueue(removed.Length);
         foreach (var r in removed)
         {
             Removed.Enqueue(r);
