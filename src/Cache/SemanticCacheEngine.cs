@@ -372,7 +372,7 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
                 }
             }
 
-            throw StoreErrors.Map(e, sets.Length == 1 ? "" : "entries.") is { } mapped ? mapped : e.Rethrow();
+            throw StoreErrors.Map(e, sets[0].Prefix.Length == 0 ? "" : "entries") is { } mapped ? mapped : e.Rethrow();
         }
 
         var results = new CacheSetResult[sets.Length];

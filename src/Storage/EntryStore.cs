@@ -359,6 +359,11 @@ public sealed class EntryStore : IAsyncDisposable
     /// <returns>The entry, or null.</returns>
     public ValueTask<CacheEntry?> GetByIdAsync(ulong id, CancellationToken cancellationToken = default) => _reader.GetByIdAsync(id, cancellationToken);
 
+    /// <summary>True while the entry is in the store (an in-memory lookup, no record read; an expired entry not yet swept counts).</summary>
+    /// <param name="id">The entry id.</param>
+    /// <returns>Whether the store holds it.</returns>
+    public bool Contains(ulong id) => Volatile.Read(ref _directory).TryGetById(id, out _);
+
     /// <summary>
     /// Enumerates the live entries with their vectors, in log order, by a sequential scan of the hybrid log (fast even when
     /// most of it is on disk). For rebuilding the vector index after recovery when its snapshot does not match.

@@ -18,7 +18,7 @@ internal sealed class FasterCacheStore : ICacheEntryStore
 
     public int MaxEntryBytes => _store.Options.MaxEntryBytes;
 
-    public CacheHealth Health => CacheHealth.Ok;
+    public CacheHealth Health => _store.Health is { Writable: false } health ? new CacheHealth(false, health.Reason) : CacheHealth.Ok;
 
     /// <summary>The store itself, for tests that crash it.</summary>
     internal EntryStore Inner => _store;
@@ -31,23 +31,23 @@ internal sealed class FasterCacheStore : ICacheEntryStore
 
     public long CountInNamespace(string ns) => _store.CountInNamespace(ns);
 
-    public int MeasureEntry(in ExactKey key, CacheEntry entry) => 0;
+    public int MeasureEntry(in ExactKey key, CacheEntry entry) => EntryStore.MeasureEntry(key, entry);
 
     public ValueTask<CacheEntry?> GetByExactKeyAsync(ExactKey key, CancellationToken cancellationToken) => _store.GetByExactKeyAsync(key, cancellationToken);
 
     public ValueTask<CacheEntry?> GetByIdAsync(ulong id, CancellationToken cancellationToken) => _store.GetByIdAsync(id, cancellationToken);
 
-    public bool Contains(ulong id) => _store.GetByIdAsync(id).AsTask().GetAwaiter().GetResult() is not null;
+    public bool Contains(ulong id) => _store.Contains(id);
 
     public async ValueTask<IReadOnlyList<SetResult>> SetManyAsync(IReadOnlyList<StoreWrite> writes, CancellationToken cancellationToken)
     {
-        var results = new SetResult[writes.Count];
-        for (int i = 0; i < writes.Count; i++)
+        var batch = new EntryWrite[writes.Count];
+        for (int i = 0; i < batch.Length; i++)
         {
-            results[i] = await _store.SetAsync(writes[i].Key, writes[i].Entry, writes[i].Ttl, cancellationToken).ConfigureAwait(false);
+            batch[i] = new EntryWrite(writes[i].Key, writes[i].Entry, writes[i].Ttl);
         }
 
-        return results;
+        return await _store.SetManyAsync(batch, cancellationToken).ConfigureAwait(false);
     }
 
     public ValueTask<bool> DeleteAsync(ulong id, CancellationToken cancellationToken) => _store.DeleteAsync(id, cancellationToken);
@@ -58,13 +58,9 @@ internal sealed class FasterCacheStore : ICacheEntryStore
 
     public IEnumerable<StoredEntryInfo> EnumerateLive()
     {
-        foreach (LiveEntry live in _store.EnumerateLiveEntries())
+        foreach (LiveEntryInfo live in _store.EnumerateLiveIds())
         {
-            CacheEntry? entry = _store.GetByIdAsync(live.Id).AsTask().GetAwaiter().GetResult();
-            if (entry is not null)
-            {
-                yield return new StoredEntryInfo(live.Id, live.Partition, EntryStore.NamespaceHashOf(entry.Namespace), live.Vector.Length);
-            }
+            yield return new StoredEntryInfo(live.Id, live.Partition, live.NamespaceHash, live.VectorDimension);
         }
     }
 
