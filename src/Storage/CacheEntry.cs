@@ -30,7 +30,7 @@ public sealed class CacheEntry
     /// <summary>Fingerprint of the conversation context the prompt was asked in (typically 16 bytes; at most 255).</summary>
     public ReadOnlyMemory<byte> ContextFingerprint { get; init; }
 
-    /// <summary>The prompt as the client sent it.</summary>
+    /// <summary>The prompt as the engine stores it: in its normal form (NFC, trimmed, whitespace runs collapsed), the exact key's text.</summary>
     public string Prompt { get; init; } = "";
 
     /// <summary>The cached response.</summary>

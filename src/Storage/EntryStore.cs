@@ -176,7 +176,7 @@ public sealed class EntryStore : IAsyncDisposable
     /// </summary>
     /// <param name="key">Exact-match key.</param>
     /// <param name="entry">The entry; its Id, CreatedUnixMs and ExpiresUnixMs are assigned by the store.</param>
-    /// <param name="ttl">Time to live; <see cref="EntryStoreOptions.DefaultTtl"/> when null, clamped to <see cref="EntryStoreOptions.MaxTtl"/>.</param>
+    /// <param name="ttl">Time to live; <see cref="EntryStoreOptions.DefaultTtl"/> when null, clamped to <see cref="EntryStoreOptions.MaxTtl"/> (the engine rejects a longer one before it gets here).</param>
     /// <param name="cancellationToken">Cancels waiting for durability (the entry is stored either way).</param>
     /// <returns>The assigned id and times, and the replaced id if any.</returns>
     /// <exception cref="EntryTooLargeException">The entry serializes to more than <see cref="EntryStoreOptions.MaxEntryBytes"/>.</exception>

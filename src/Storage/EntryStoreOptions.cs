@@ -111,7 +111,7 @@ public sealed class EntryStoreOptions
     /// <summary>Time to live of an entry set without one. Default 24 hours.</summary>
     public TimeSpan DefaultTtl { get; set; } = TimeSpan.FromHours(24);
 
-    /// <summary>Longest time to live a Set may ask for; longer requests are clamped to it. Default 30 days.</summary>
+    /// <summary>Longest time to live a Set may ask for: the store clamps a longer one to it, the engine rejects it (INVALID_ARGUMENT). Default 30 days.</summary>
     public TimeSpan MaxTtl { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>
