@@ -1,4 +1,3 @@
-using SemCache.Cache.Tests;
 using SemCache.Embedding;
 using SemCache.Index;
 using SemCache.Storage;
@@ -9,24 +8,6 @@ using SemCache.Storage;
 [assembly: CollectionBehavior(DisableTestParallelization = true)]
 
 namespace SemCache.Cache.Tests;
-
-/// <summary>The bundled model, loaded once for all engine tests.</summary>
-public sealed class EmbedderFixture : IAsyncDisposable
-{
-    public TextEmbedder Embedder { get; } = TextEmbedder.Create();
-
-    public ValueTask DisposeAsync() => Embedder.DisposeAsync();
-}
-
-/// <summary>A clock the tests move by hand, so TTLs are tested without sleeping.</summary>
-public sealed class ManualClock : TimeProvider
-{
-    private DateTimeOffset _now = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
-
-    public override DateTimeOffset GetUtcNow() => _now;
-
-    public void Advance(TimeSpan by) => _now += by;
-}
 
 /// <summary>A real engine (embedder, index, FASTER store) over its own temporary data directory.</summary>
 public sealed class TestCache : IAsyncDisposable

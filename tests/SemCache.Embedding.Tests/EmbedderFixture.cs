@@ -1,16 +1,2 @@
-using SemCache.Embedding;
-using SemCache.Embedding.Tests;
-
-[assembly: AssemblyFixture(typeof(EmbedderFixture))]
-
-namespace SemCache.Embedding.Tests;
-
-/// <summary>Loads the bundled model once for the whole test assembly.</summary>
-public sealed class EmbedderFixture : IAsyncDisposable
-{
-    public EmbedderFixture() => Embedder = TextEmbedder.Create(new EmbeddingOptions());
-
-    public TextEmbedder Embedder { get; }
-
-    public ValueTask DisposeAsync() => Embedder.DisposeAsync();
-}
+// The model is loaded once for the whole assembly (tests/Shared/EmbedderFixture.cs).
+[assembly: AssemblyFixture(typeof(SemCache.Testing.EmbedderFixture))]

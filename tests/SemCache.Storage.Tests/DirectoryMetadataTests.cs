@@ -13,7 +13,7 @@ public sealed class DirectoryMetadataTests
     public async Task CountInNamespace_follows_sets_replacements_deletes_expiry_and_eviction_and_forgets_empty_namespaces()
     {
         using var dir = new TempDirectory();
-        var clock = new ManualTimeProvider();
+        var clock = new ManualClock();
         var options = Entries.Options(dir.Path);
         options.MaxEntries = 6;
         await using var store = await EntryStore.OpenAsync(options, timeProvider: clock, cancellationToken: Ct);

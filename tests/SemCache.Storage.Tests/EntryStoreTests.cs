@@ -11,7 +11,7 @@ public sealed class EntryStoreTests
     public async Task Set_then_get_by_exact_key_and_by_id_round_trips_every_field()
     {
         using var dir = new TempDirectory();
-        var clock = new ManualTimeProvider();
+        var clock = new ManualClock();
         await using var store = await EntryStore.OpenAsync(Entries.Options(dir.Path), timeProvider: clock, cancellationToken: Ct);
         Assert.True(store.Recovery.CreatedNew);
         var entry = Entries.Make("What is FASTER?", dimension: 384);

@@ -30,16 +30,6 @@ internal sealed class TempDirectory : IDisposable
     }
 }
 
-/// <summary>A clock the test moves by hand (Microsoft.Extensions.TimeProvider.Testing is not in the central package list).</summary>
-internal sealed class ManualTimeProvider : TimeProvider
-{
-    private long _nowMs = DateTimeOffset.Parse("2026-01-01T00:00:00Z", global::System.Globalization.CultureInfo.InvariantCulture).ToUnixTimeMilliseconds();
-
-    public override DateTimeOffset GetUtcNow() => DateTimeOffset.FromUnixTimeMilliseconds(Interlocked.Read(ref _nowMs));
-
-    public void Advance(TimeSpan by) => Interlocked.Add(ref _nowMs, (long)by.TotalMilliseconds);
-}
-
 /// <summary>Records what the store reports.</summary>
 internal sealed class RecordingObserver : IEntryStoreObserver
 {

@@ -9,7 +9,7 @@ public sealed class TtlAndEvictionTests
     public async Task An_expired_entry_is_never_returned_and_the_sweep_removes_it_and_tells_the_observer()
     {
         using var dir = new TempDirectory();
-        var clock = new ManualTimeProvider();
+        var clock = new ManualClock();
         var observer = new RecordingObserver();
         await using var store = await EntryStore.OpenAsync(Entries.Options(dir.Path), observer, timeProvider: clock, cancellationToken: Ct);
         var shortLived = await store.SetAsync(Entries.Key("short"), Entries.Make("short"), TimeSpan.FromSeconds(10), Ct);
@@ -34,7 +34,7 @@ public sealed class TtlAndEvictionTests
     public async Task A_hit_does_not_extend_the_ttl_by_default()
     {
         using var dir = new TempDirectory();
-        var clock = new ManualTimeProvider();
+        var clock = new ManualClock();
         await using var store = await EntryStore.OpenAsync(Entries.Options(dir.Path), timeProvider: clock, cancellationToken: Ct);
         await store.SetAsync(Entries.Key("k"), Entries.Make("k"), TimeSpan.FromSeconds(10), Ct);
 
@@ -52,7 +52,7 @@ public sealed class TtlAndEvictionTests
     public async Task With_sliding_expiration_a_hit_restarts_the_ttl()
     {
         using var dir = new TempDirectory();
-        var clock = new ManualTimeProvider();
+        var clock = new ManualClock();
         var options = Entries.Options(dir.Path);
         options.SlidingExpiration = true;
         await using var store = await EntryStore.OpenAsync(options, timeProvider: clock, cancellationToken: Ct);
@@ -74,7 +74,7 @@ public sealed class TtlAndEvictionTests
     public async Task The_default_ttl_applies_and_a_longer_request_is_clamped_to_the_maximum()
     {
         using var dir = new TempDirectory();
-        var clock = new ManualTimeProvider();
+        var clock = new ManualClock();
         var options = Entries.Options(dir.Path);
         options.DefaultTtl = TimeSpan.FromMinutes(5);
         options.MaxTtl = TimeSpan.FromHours(1);
@@ -91,7 +91,7 @@ public sealed class TtlAndEvictionTests
     public async Task Entries_expired_while_the_store_was_down_are_dropped_at_start_up()
     {
         using var dir = new TempDirectory();
-        var clock = new ManualTimeProvider();
+        var clock = new ManualClock();
         var options = Entries.Options(dir.Path);
         await using (var store = await EntryStore.OpenAsync(options, timeProvider: clock, cancellationToken: Ct))
         {
@@ -113,7 +113,7 @@ public sealed class TtlAndEvictionTests
     public async Task Past_MaxEntries_the_least_recently_hit_entry_is_evicted_from_store_and_reported()
     {
         using var dir = new TempDirectory();
-        var clock = new ManualTimeProvider();
+        var clock = new ManualClock();
         var observer = new RecordingObserver();
         var options = Entries.Options(dir.Path);
         options.MaxEntries = 4;
@@ -143,7 +143,7 @@ public sealed class TtlAndEvictionTests
     public async Task With_the_oldest_policy_hits_do_not_protect_an_entry()
     {
         using var dir = new TempDirectory();
-        var clock = new ManualTimeProvider();
+        var clock = new ManualClock();
         var options = Entries.Options(dir.Path);
         options.MaxEntries = 3;
         options.Eviction = EvictionPolicy.Oldest;
@@ -186,7 +186,7 @@ public sealed class TtlAndEvictionTests
     public async Task Sampled_eviction_keeps_a_large_store_at_its_limit_and_keeps_recent_entries()
     {
         using var dir = new TempDirectory();
-        var clock = new ManualTimeProvider();
+        var clock = new ManualClock();
         var options = Entries.Options(dir.Path);
         options.MaxEntries = 500;
         await using var store = await EntryStore.OpenAsync(options, timeProvider: clock, cancellationToken: Ct);
@@ -212,7 +212,7 @@ public sealed class TtlAndEvictionTests
     public async Task A_mass_expiry_is_swept_in_chunks_and_every_removal_is_reported()
     {
         using var dir = new TempDirectory();
-        var clock = new ManualTimeProvider();
+        var clock = new ManualClock();
         var observer = new RecordingObserver();
         await using var store = await EntryStore.OpenAsync(Entries.Options(dir.Path), observer, timeProvider: clock, cancellationToken: Ct);
         for (var i = 0; i < 5000; i++)
