@@ -1,5 +1,14 @@
 using BenchmarkDotNet.Running;
+using SemCache.Benchmarks;
 
 // dotnet run -c Release --project bench/SemCache.Benchmarks -- --filter '*'
 // (BenchmarkDotNet's own flags; see docs/benchmarks.md for the runs we publish.)
+// dotnet run -c Release --project bench/SemCache.Benchmarks -- recovery [entries] [partitions]
+// (the engine's open time over a data directory of that many entries: one measurement per open, not BenchmarkDotNet.)
+if (args.Length > 0 && args[0] == "recovery")
+{
+    return await EngineRecoveryRun.RunAsync(args[1..]);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+return 0;
