@@ -91,11 +91,12 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
         {
             engine.Recovery = await engine._persistence.RestoreAsync(engine._index, engine._store, cancellationToken).ConfigureAwait(false);
 
-            // The index now matches the store exactly: saved under the store's current checkpoint, a crash right after
-            // start-up finds a snapshot with nothing to reconcile.
+            // The index now matches the store exactly: saved in the background (serving need not wait for it), so a crash
+            // soon after start-up finds a snapshot with little to reconcile.
             if (engine.Recovery.ReplayedIntoIndex > 0 || engine.Recovery.RemovedFromIndex > 0 || engine.Recovery.IndexSource != "snapshot")
             {
-                await engine._persistence.TrySaveAsync(engine._index, engine._store.CheckpointSequence).ConfigureAwait(false);
+                long sequence = engine._store.CheckpointSequence;
+                _ = Task.Run(() => engine._persistence.TrySaveAsync(engine._index, sequence), CancellationToken.None);
             }
         }
         catch
@@ -494,6 +495,7 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
 
         await _store.DisposeAsync().ConfigureAwait(false);
         await _persistence.TrySaveAsync(_index, _store.CheckpointSequence).ConfigureAwait(false);
+        await _persistence.CloseAsync().ConfigureAwait(false);
         _index.Dispose();
         _persistence.Dispose();
     }
@@ -512,6 +514,7 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
     internal void Abandon()
     {
         Interlocked.Exchange(ref _disposed, 1);
+        _persistence.CloseAsync().GetAwaiter().GetResult();
         _index.Dispose();
     }
 

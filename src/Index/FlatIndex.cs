@@ -187,6 +187,14 @@ internal sealed class FlatIndex : IVectorPartitionIndex
         }
     }
 
+    public IEnumerable<long> EnumerateIds()
+    {
+        lock (_writeLock)
+        {
+            return _ids.AsSpan(0, _count).ToArray();
+        }
+    }
+
     public IEnumerable<StoredVector> EnumerateVectors()
     {
         lock (_writeLock)

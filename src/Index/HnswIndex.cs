@@ -301,6 +301,24 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
         }
     }
 
+    /// <summary>Enumerates the id of every live entry (no vector copies: for reconciling with a store).</summary>
+    /// <returns>The ids in slot order; entries added or removed during the enumeration may or may not appear.</returns>
+    public IEnumerable<long> EnumerateIds()
+    {
+        int high = SlotHighWater;
+        for (int slot = 0; slot < high; slot++)
+        {
+            NodeChunk chunk = ChunkOf(slot);
+            int i = slot & ChunkMask;
+            uint generation = BeginSlotRead(chunk, i);
+            long id = Volatile.Read(ref chunk.Ids[i]);
+            if (Volatile.Read(ref chunk.States[i]) == NodeChunk.Live && EndSlotRead(chunk, i, generation))
+            {
+                yield return id;
+            }
+        }
+    }
+
     private bool TryCopyLive(int slot, out long id, out float[] vector)
     {
         NodeChunk chunk = ChunkOf(slot);

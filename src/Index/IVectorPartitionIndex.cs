@@ -49,6 +49,9 @@ internal interface IVectorPartitionIndex : IDisposable
 
     bool TryGetVector(long id, Span<float> destination);
 
+    /// <summary>The entries' ids (no vector copies).</summary>
+    IEnumerable<long> EnumerateIds();
+
     /// <summary>Entries with copies of their vectors; for a graph this reads the index lazily while enumerated.</summary>
     IEnumerable<StoredVector> EnumerateVectors();
 

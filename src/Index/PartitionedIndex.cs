@@ -233,6 +233,29 @@ public sealed partial class PartitionedIndex : IDisposable
         }
     }
 
+    /// <summary>Enumerates the ids of a partition's entries, without copying vectors (for reconciling with a store).</summary>
+    /// <param name="partition">The partition.</param>
+    /// <returns>The ids; empty when the partition does not exist. Holds the partition while enumerated, as <see cref="EnumerateVectors"/>.</returns>
+    public IEnumerable<long> EnumerateIds(PartitionKey partition)
+    {
+        if (!TryEnter(partition, out PartitionSlot? slot))
+        {
+            yield break;
+        }
+
+        try
+        {
+            foreach (long id in slot.Index.EnumerateIds())
+            {
+                yield return id;
+            }
+        }
+        finally
+        {
+            Exit(partition, slot);
+        }
+    }
+
     /// <summary>Enumerates the entries of a partition with copies of their vectors (for cross-checking a store).</summary>
     /// <param name="partition">The partition.</param>
     /// <returns>

@@ -13,6 +13,36 @@ public class PartitionedIndexTests
     };
 
     [Fact]
+    public void EnumerateIdsListsExactlyTheLiveEntriesOfFlatAndGraphPartitions()
+    {
+        using var index = new PartitionedIndex(Options(threshold: 50));
+        PartitionKey flat = PartitionKey.FromString("flat"), graph = PartitionKey.FromString("graph");
+        float[][] data = TestData.Clustered(300, Dim, 8, seed: 5);
+        for (int i = 0; i < 30; i++)
+        {
+            index.Add(flat, i, data[i]);
+        }
+
+        for (int i = 0; i < 300; i++)
+        {
+            index.Add(graph, 1000 + i, data[i]);
+        }
+
+        for (int i = 0; i < 300; i += 3)
+        {
+            Assert.True(index.Remove(graph, 1000 + i));
+        }
+
+        Assert.True(index.Remove(flat, 7));
+        Assert.False(index.IsGraph(flat));
+        Assert.True(index.IsGraph(graph));
+        Assert.Equal(Enumerable.Range(0, 30).Where(i => i != 7).Select(i => (long)i), index.EnumerateIds(flat).Order());
+        Assert.Equal(Enumerable.Range(0, 300).Where(i => i % 3 != 0).Select(i => 1000L + i), index.EnumerateIds(graph).Order());
+        Assert.Equal(index.EnumerateVectors(graph).Select(v => v.Id).Order(), index.EnumerateIds(graph).Order());
+        Assert.Empty(index.EnumerateIds(PartitionKey.FromString("absent")));
+    }
+
+    [Fact]
     public void SmallPartitionIsAnExactFlatScanThatGrowsIntoAGraph()
     {
         using var index = new PartitionedIndex(Options(threshold: 200));

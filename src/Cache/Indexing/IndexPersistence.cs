@@ -26,14 +26,26 @@ namespace SemCache.Cache.Indexing;
 internal sealed partial class IndexPersistence(string directory, string? rescoreStorageDirectory, ILogger logger) : IDisposable
 {
     private const string ManifestName = "manifest.json";
+    private const int ScanAbove = 4096;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private volatile bool _closed;
 
     /// <summary>Writes every dimension's snapshot, then the manifest naming them.</summary>
     public async Task SaveAsync(SemanticIndex index, long sequence, CancellationToken cancellationToken = default)
     {
+        if (_closed)
+        {
+            return;
+        }
+
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (_closed)
+            {
+                return; // a background save that came after the final one: the index may be gone
+            }
+
             Directory.CreateDirectory(directory);
             var dimensions = new List<int>();
             foreach ((int dimension, PartitionedIndex partitioned) in index.Indexes)
@@ -86,6 +98,10 @@ internal sealed partial class IndexPersistence(string directory, string? rescore
         {
             await SaveAsync(index, sequence).ConfigureAwait(false);
         }
+        catch (ObjectDisposedException) when (_closed)
+        {
+            // Closed while this background save waited: the final save has been made.
+        }
 #pragma warning disable CA1031 // See above.
         catch (Exception e)
 #pragma warning restore CA1031
@@ -137,16 +153,16 @@ internal sealed partial class IndexPersistence(string directory, string? rescore
             var stale = new List<(PartitionKey Partition, long Id)>();
             foreach (PartitionKey partition in partitioned.PartitionKeys.ToArray())
             {
-                foreach (StoredVector vector in partitioned.EnumerateVectors(partition))
+                foreach (long indexedId in partitioned.EnumerateIds(partition))
                 {
-                    ulong id = (ulong)vector.Id;
+                    ulong id = (ulong)indexedId;
                     if (live.TryGetValue(id, out StoredEntryInfo entry) && entry.VectorDimension == dimension && new PartitionKey(entry.Partition) == partition)
                     {
                         indexed.Add(id);
                     }
                     else
                     {
-                        stale.Add((partition, vector.Id));
+                        stale.Add((partition, indexedId));
                     }
                 }
             }
@@ -157,20 +173,42 @@ internal sealed partial class IndexPersistence(string directory, string? rescore
             }
         }
 
-        // What the store holds that the index lacks is read from the store (its vector) and added.
+        // What the store holds that the index lacks is read from the store (its vector) and added: a few by id (the Sets
+        // around a checkpoint), many by one sequential scan of the records (a rebuild), which is far faster than as many
+        // random reads.
         long added = 0;
+        var missing = new List<StoredEntryInfo>();
         foreach (StoredEntryInfo entry in live.Values)
         {
-            if (entry.VectorDimension == 0 || indexed.Contains(entry.Id))
+            if (entry.VectorDimension > 0 && !indexed.Contains(entry.Id))
             {
-                continue;
+                missing.Add(entry);
             }
+        }
 
-            CacheEntry? stored = await store.GetByIdAsync(entry.Id, cancellationToken).ConfigureAwait(false);
-            if (stored is not null && stored.Vector.Length == entry.VectorDimension)
+        if (missing.Count > ScanAbove)
+        {
+            var wanted = new HashSet<ulong>(missing.Select(static m => m.Id));
+            foreach (LiveEntry entry in store.EnumerateLiveVectors())
             {
-                index.IndexFor(entry.VectorDimension).TryAdd(new PartitionKey(entry.Partition), (long)entry.Id, stored.Vector.Span);
-                added++;
+                cancellationToken.ThrowIfCancellationRequested();
+                if (wanted.Remove(entry.Id) && live.TryGetValue(entry.Id, out StoredEntryInfo info) && entry.Vector.Length == info.VectorDimension)
+                {
+                    index.IndexFor(info.VectorDimension).TryAdd(new PartitionKey(info.Partition), (long)entry.Id, entry.Vector.Span);
+                    added++;
+                }
+            }
+        }
+        else
+        {
+            foreach (StoredEntryInfo entry in missing)
+            {
+                CacheEntry? stored = await store.GetByIdAsync(entry.Id, cancellationToken).ConfigureAwait(false);
+                if (stored is not null && stored.Vector.Length == entry.VectorDimension)
+                {
+                    index.IndexFor(entry.VectorDimension).TryAdd(new PartitionKey(entry.Partition), (long)entry.Id, stored.Vector.Span);
+                    added++;
+                }
             }
         }
 
@@ -277,7 +315,19 @@ internal sealed partial class IndexPersistence(string directory, string? rescore
         return sequence && dimensions is not null ? dimensions : throw new InvalidDataException("'sequence' or 'dimensions' is missing.");
     }
 
-    public void Dispose() => _gate.Dispose();
+    /// <summary>After the final save: waits for a save in progress; later (background) saves do nothing.</summary>
+    public async Task CloseAsync()
+    {
+        await _gate.WaitAsync().ConfigureAwait(false);
+        _closed = true;
+        _gate.Release();
+    }
+
+    public void Dispose()
+    {
+        _closed = true;
+        _gate.Dispose();
+    }
 
     private static string SnapshotName(int dimension) => "d" + dimension.ToString(CultureInfo.InvariantCulture) + ".snapshot";
 

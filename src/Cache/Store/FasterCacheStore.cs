@@ -64,6 +64,8 @@ internal sealed class FasterCacheStore : ICacheEntryStore
         }
     }
 
+    public IEnumerable<LiveEntry> EnumerateLiveVectors() => _store.EnumerateLiveEntries();
+
     public async Task<long> CheckpointAsync(CancellationToken cancellationToken) => (await _store.CheckpointAsync(cancellationToken).ConfigureAwait(false)).Sequence;
 
     public int SweepExpired() => _store.SweepExpired();

@@ -55,6 +55,9 @@ internal interface ICacheEntryStore : IAsyncDisposable
     /// <summary>Every live entry's id, partition, namespace hash and vector dimension, without reading records.</summary>
     IEnumerable<StoredEntryInfo> EnumerateLive();
 
+    /// <summary>Every live entry with its vector, by one sequential scan of the records (for adding many at once).</summary>
+    IEnumerable<LiveEntry> EnumerateLiveVectors();
+
     Task<long> CheckpointAsync(CancellationToken cancellationToken);
 
     int SweepExpired();
