@@ -317,9 +317,16 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
             }
         }
 
-        // Embed everything at once: the batcher turns a burst into a few model calls.
+        // Embed everything at once: the batcher turns a burst into a few model calls. Submitted shortest first, so that
+        // each model call the batcher cuts from the queue holds texts of similar length and pads little.
         var embeddings = new Task<EmbeddingResult>?[sets.Length];
-        for (int i = 0; i < sets.Length; i++)
+        int[] order = [.. Enumerable.Range(0, sets.Length)];
+        if (sets.Length > 1)
+        {
+            Array.Sort(order, (a, b) => sets[a].Normalized.Length.CompareTo(sets[b].Normalized.Length));
+        }
+
+        foreach (int i in order)
         {
             embeddings[i] = sets[i].Vector.IsEmpty ? EmbedAsync(sets[i].Namespace, sets[i].Normalized, cancellationToken) : null;
         }
