@@ -12,6 +12,9 @@ namespace SemCache.Cache;
 /// </summary>
 internal sealed class RecentEmbeddings(int capacity)
 {
+    // Longer prompts are not kept: a few thousand keys of up to Cache:MaxPromptChars each could hold a gigabyte. The
+    // model's window is 256 word pieces, so a prompt past this length is rarely one that a Set repeats verbatim anyway.
+    private const int MaxPromptChars = 4096;
     private readonly int _generationSize = Math.Max(1, capacity / 2);
     private ConcurrentDictionary<(string Namespace, string Prompt), EmbeddingResult> _young = new();
     private ConcurrentDictionary<(string Namespace, string Prompt), EmbeddingResult> _old = new();
@@ -21,6 +24,11 @@ internal sealed class RecentEmbeddings(int capacity)
 
     public void Add(string ns, string normalizedPrompt, EmbeddingResult embedding)
     {
+        if (normalizedPrompt.Length > MaxPromptChars)
+        {
+            return;
+        }
+
         ConcurrentDictionary<(string, string), EmbeddingResult> young = Volatile.Read(ref _young);
         young[(ns, normalizedPrompt)] = embedding;
         if (young.Count >= _generationSize && Interlocked.CompareExchange(ref _young, new(), young) == young)

@@ -35,6 +35,8 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
     private readonly IndexPersistence _persistence;
     private readonly RecentEmbeddings _recentEmbeddings = new(4096);
     private readonly StatisticsRegistry _statistics;
+    private readonly Lock _restoreLock = new();
+    private List<RemovedEntry>? _removedWhileRestoring = [];
 #pragma warning disable CA1859 // The engine owns the interface; FASTER is its first implementation, not its only one.
     private ICacheEntryStore _store = null!;
 #pragma warning restore CA1859
@@ -90,6 +92,7 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
         try
         {
             engine.Recovery = await engine._persistence.RestoreAsync(engine._index, engine._store, cancellationToken).ConfigureAwait(false);
+            engine.ApplyRemovalsHeldDuringRestore();
 
             // The index now matches the store exactly: saved in the background (serving need not wait for it), so a crash
             // soon after start-up finds a snapshot with little to reconcile.
@@ -116,6 +119,18 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
     /// <summary>Looks a prompt up: exact layer first, then the semantic layer.</summary>
     /// <exception cref="CacheRequestException">The request breaks a rule or a limit; nothing was read.</exception>
     public async Task<CacheGetResult> GetAsync(CacheGetRequest request, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await GetCoreAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not CacheRequestException && StoreErrors.Map(e) is not null)
+        {
+            throw StoreErrors.Map(e)!;
+        }
+    }
+
+    private async Task<CacheGetResult> GetCoreAsync(CacheGetRequest request, CancellationToken cancellationToken)
     {
         long started = Stopwatch.GetTimestamp();
         ValidGet get = _validate.Get(request);
@@ -221,19 +236,27 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
                 continue;
             }
 
+            // Results come most similar first: once one is below the threshold the rest cannot change the answer. That
+            // one is not read (a read would extend a sliding TTL and count as a hit for eviction): it only gives
+            // best_similarity, if the store still holds it.
+            if (result.Similarity < get.Threshold)
+            {
+                if (_store.Contains(id))
+                {
+                    best = best is null ? result.Similarity : MathF.Max(best.Value, result.Similarity);
+                    break;
+                }
+
+                continue;
+            }
+
             CacheEntry? entry = await _store.GetByIdAsync(id, cancellationToken).ConfigureAwait(false);
             if (entry is null || !get.Partition.Matches(entry))
             {
                 continue;
             }
 
-            // Results come most similar first: once one is below the threshold, or top_k are in, the rest cannot
-            // change the answer, so they are not read from the store.
             best = best is null ? result.Similarity : MathF.Max(best.Value, result.Similarity);
-            if (result.Similarity < get.Threshold)
-            {
-                break;
-            }
 
             matches.Add(ToMatch(entry, result.Similarity, exact: false));
             if (matches.Count == get.TopK)
@@ -356,19 +379,21 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
             int size = _store.MeasureEntry(set.Key, entry);
             if (size > _store.MaxEntryBytes)
             {
-                string field = set.Response.Length >= set.Normalized.Length ? "response" : "prompt";
-                throw RequestValidator.TooLarge(set.Prefix + field, $"the entry is {size} bytes stored (prompt, response, vector, attributes), above the limit of {_store.MaxEntryBytes} (Storage:MaxEntryBytes).");
+                string field = set.Response.Length >= set.Normalized.Length ? set.Prefix + "response" : set.TextField;
+                throw RequestValidator.TooLarge(field, $"the entry is {size} bytes stored (prompt, response, vector, attributes), above the limit of {_store.MaxEntryBytes} (Storage:MaxEntryBytes).");
             }
 
             writes[i] = new StoreWrite(set.Key, entry, set.Ttl);
         }
 
+        // Past this point the call is not cancelled: entries the store has taken must reach the index as well.
+        cancellationToken.ThrowIfCancellationRequested();
         _index.Reserve(sets, vectors, _embedder.Dimension);
         long started = Stopwatch.GetTimestamp();
         IReadOnlyList<SetResult> stored;
         try
         {
-            stored = await _store.SetManyAsync(writes, cancellationToken).ConfigureAwait(false);
+            stored = await _store.SetManyAsync(writes, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -387,9 +412,9 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
         for (int i = 0; i < sets.Length; i++)
         {
             ValidSet set = sets[i];
-            if (!vectors[i].IsEmpty)
+            if (!vectors[i].IsEmpty && !_index.TryAddReserved(set.NamespaceHash, set.Partition.Key, stored[i].Id, vectors[i].Span, _store.Contains, out Exception? failure))
             {
-                _index.Add(set.NamespaceHash, set.Partition.Key, stored[i].Id, vectors[i].Span, _store.Contains);
+                Log.IndexAddFailed(_logger, stored[i].Id, failure);
             }
 
             foreach (Counters? counters in (ReadOnlySpan<Counters?>)[_statistics.ForWrite(set.Namespace, set.NamespaceHash), _statistics.Total])
@@ -454,12 +479,46 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
 
     // ---------------------------------------------------------------- store notifications
 
+    // The store's maintenance runs from its open on: removals reported while the index is being restored are held and
+    // applied once it is (before that the namespace counts they would decrement do not exist yet).
+    private void ApplyRemovalsHeldDuringRestore()
+    {
+        List<RemovedEntry> held;
+        lock (_restoreLock)
+        {
+            held = _removedWhileRestoring ?? [];
+            _removedWhileRestoring = null;
+        }
+
+        foreach (RemovedEntry entry in held)
+        {
+            _index.Remove(entry);
+        }
+    }
+
     /// <inheritdoc />
     void IEntryStoreObserver.OnEntriesRemoved(ReadOnlySpan<RemovedEntry> removed)
     {
+        bool deferred = false;
+        if (Volatile.Read(ref _removedWhileRestoring) is not null)
+        {
+            lock (_restoreLock)
+            {
+                if (_removedWhileRestoring is { } held)
+                {
+                    held.AddRange(removed);
+                    deferred = true;
+                }
+            }
+        }
+
         foreach (RemovedEntry entry in removed)
         {
-            _index.Remove(entry);
+            if (!deferred)
+            {
+                _index.Remove(entry);
+            }
+
             if (entry.Reason is RemovalReason.Evicted or RemovalReason.Expired)
             {
                 bool evicted = entry.Reason == RemovalReason.Evicted;
@@ -500,11 +559,17 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
             return;
         }
 
-        await _store.DisposeAsync().ConfigureAwait(false);
-        await _persistence.TrySaveAsync(_index, _store.CheckpointSequence).ConfigureAwait(false);
-        await _persistence.CloseAsync().ConfigureAwait(false);
-        _index.Dispose();
-        _persistence.Dispose();
+        try
+        {
+            await _store.DisposeAsync().ConfigureAwait(false);
+            await _persistence.TrySaveAsync(_index, _store.CheckpointSequence).ConfigureAwait(false);
+            await _persistence.CloseAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _index.Dispose();
+            _persistence.Dispose();
+        }
     }
 
     internal int TrackedNamespaceCount => _statistics.TrackedNamespaces;
@@ -529,6 +594,9 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
     {
         [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Cache recovered: {Entries} entries, {Vectors} vectors indexed ({IndexSource}) in {ElapsedMs:F0} ms")]
         public static partial void Recovered(ILogger logger, long entries, long vectors, string indexSource, double elapsedMs);
+
+        [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "Entry {Id} is stored but its vector could not be indexed; it is found by its exact prompt only")]
+        public static partial void IndexAddFailed(ILogger logger, ulong id, Exception? exception);
     }
 }
 

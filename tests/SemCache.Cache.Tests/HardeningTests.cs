@@ -256,6 +256,37 @@ public sealed class HardeningTests(EmbedderFixture fixture)
     }
 
     [Fact]
+    public async Task AVectorTooSmallToHaveADirectionIsRejectedAndNothingIsStored()
+    {
+        await using TestCache cache = await TestCache.OpenAsync(_embedder);
+        float[] tiny = [1e-30f, 0, 0, 0]; // non-zero, but its float sum of squares underflows to 0
+        CacheRequestException set = await Assert.ThrowsAsync<CacheRequestException>(() => cache.Engine.SetAsync(Own("tiny", "p", tiny), Ct));
+        Assert.Equal(CacheErrorKind.InvalidArgument, set.Kind);
+        Assert.Equal("vector", set.Field);
+        CacheRequestException get = await Assert.ThrowsAsync<CacheRequestException>(() => cache.Engine.GetAsync(new CacheGetRequest { Namespace = "tiny", Vector = tiny }, Ct));
+        Assert.Equal("vector", get.Field);
+        Assert.Equal(0, cache.Engine.GetStatistics().Entries);
+
+        // No dimension was fixed and the engine restarts and serves.
+        await cache.Engine.SetAsync(Own("tiny", "p", [1, 0, 0, 0, 0]), Ct);
+        await cache.RestartAsync(_embedder);
+        Assert.True((await cache.Engine.GetAsync(new CacheGetRequest { Namespace = "tiny", Vector = new float[] { 1, 0, 0, 0, 0 } }, Ct)).Hit);
+    }
+
+    [Fact]
+    public async Task NullTextsFromEmbeddedCallersAreRejectedByField()
+    {
+        await using TestCache cache = await TestCache.OpenAsync(_embedder);
+        CacheRequestException attribute = await Assert.ThrowsAsync<CacheRequestException>(() => cache.Engine.SetAsync(
+            new CacheSetRequest { Prompt = "p", Response = "r", Attributes = [new("model", null!)] }, Ct));
+        Assert.Equal("attributes[model]", attribute.Field);
+        CacheRequestException message = await Assert.ThrowsAsync<CacheRequestException>(() => cache.Engine.GetAsync(
+            new CacheGetRequest { Messages = [new("system", null!), new("user", "q")] }, Ct));
+        Assert.Equal("messages[0].content", message.Field);
+        Assert.Equal(0, cache.Engine.GetStatistics().Entries);
+    }
+
+    [Fact]
     public async Task LookupsAndStatisticsOfMadeUpNamespacesLeaveNoState()
     {
         await using TestCache cache = await TestCache.OpenAsync(_embedder);

@@ -134,15 +134,9 @@ internal sealed partial class IndexPersistence(string directory, string? rescore
 
         // Every live entry, from the store's in-memory directory.
         var live = new Dictionary<ulong, StoredEntryInfo>();
-        var namespaces = new Dictionary<ulong, Dictionary<int, long>>();
         foreach (StoredEntryInfo entry in store.EnumerateLive())
         {
             live[entry.Id] = entry;
-            if (entry.VectorDimension > 0)
-            {
-                Dictionary<int, long> byDimension = namespaces.TryGetValue(entry.NamespaceHash, out Dictionary<int, long>? d) ? d : namespaces[entry.NamespaceHash] = [];
-                byDimension[entry.VectorDimension] = byDimension.GetValueOrDefault(entry.VectorDimension) + 1;
-            }
         }
 
         // What the index holds that the store does not (or not there) goes; what it already holds is kept.
@@ -192,9 +186,9 @@ internal sealed partial class IndexPersistence(string directory, string? rescore
             foreach (LiveEntry entry in store.EnumerateLiveVectors())
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (wanted.Remove(entry.Id) && live.TryGetValue(entry.Id, out StoredEntryInfo info) && entry.Vector.Length == info.VectorDimension)
+                if (wanted.Remove(entry.Id) && live.TryGetValue(entry.Id, out StoredEntryInfo info) && entry.Vector.Length == info.VectorDimension && TryAdd(index, info, entry.Vector.Span))
                 {
-                    index.IndexFor(info.VectorDimension).TryAdd(new PartitionKey(info.Partition), (long)entry.Id, entry.Vector.Span);
+                    indexed.Add(entry.Id);
                     added++;
                 }
             }
@@ -204,16 +198,25 @@ internal sealed partial class IndexPersistence(string directory, string? rescore
             foreach (StoredEntryInfo entry in missing)
             {
                 CacheEntry? stored = await store.GetByIdAsync(entry.Id, cancellationToken).ConfigureAwait(false);
-                if (stored is not null && stored.Vector.Length == entry.VectorDimension)
+                if (stored is not null && stored.Vector.Length == entry.VectorDimension && TryAdd(index, entry, stored.Vector.Span))
                 {
-                    index.IndexFor(entry.VectorDimension).TryAdd(new PartitionKey(entry.Partition), (long)entry.Id, stored.Vector.Span);
+                    indexed.Add(entry.Id);
                     added++;
                 }
             }
         }
 
-        // Each namespace's dimension is that of its stored vectors. Entries of one namespace with two dimensions can
-        // only come from a store written before dimensions were checked atomically: the most common one is kept.
+        // Each namespace's dimension and count are those of its indexed vectors (what removals will later decrement).
+        // Entries of one namespace with two dimensions can only come from a store written before dimensions were checked
+        // atomically: the most common one is kept.
+        var namespaces = new Dictionary<ulong, Dictionary<int, long>>();
+        foreach (ulong id in indexed)
+        {
+            StoredEntryInfo entry = live[id];
+            Dictionary<int, long> byDimension = namespaces.TryGetValue(entry.NamespaceHash, out Dictionary<int, long>? d) ? d : namespaces[entry.NamespaceHash] = [];
+            byDimension[entry.VectorDimension] = byDimension.GetValueOrDefault(entry.VectorDimension) + 1;
+        }
+
         var dimensions = new List<KeyValuePair<ulong, NamespaceVectors>>(namespaces.Count);
         foreach ((ulong hash, Dictionary<int, long> byDimension) in namespaces)
         {
@@ -233,6 +236,21 @@ internal sealed partial class IndexPersistence(string directory, string? rescore
         }
 
         return new EngineRecovery(source, index.Count, added, report) { RemovedFromIndex = removed };
+    }
+
+    // A vector the index refuses (one stored before the validator knew the index's rules) costs that entry its semantic
+    // match, never the start-up.
+    private bool TryAdd(SemanticIndex index, in StoredEntryInfo entry, ReadOnlySpan<float> vector)
+    {
+        try
+        {
+            return index.IndexFor(entry.VectorDimension).TryAdd(new PartitionKey(entry.Partition), (long)entry.Id, vector);
+        }
+        catch (ArgumentException e)
+        {
+            Log.VectorRefused(logger, entry.Id, e.Message);
+            return false;
+        }
     }
 
     private bool TryLoad([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Dictionary<int, PartitionedIndex>? loaded, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? why)
@@ -259,7 +277,7 @@ internal sealed partial class IndexPersistence(string directory, string? rescore
         var result = new Dictionary<int, PartitionedIndex>();
         try
         {
-            foreach (int dimension in dimensions)
+            foreach (int dimension in dimensions.Distinct())
             {
                 PartitionedIndex index = PartitionedIndex.Load(Path.Combine(directory, SnapshotName(dimension)), rescoreStorageDirectory);
                 result[dimension] = index;
@@ -341,6 +359,9 @@ internal sealed partial class IndexPersistence(string directory, string? rescore
 
         [LoggerMessage(EventId = 22, Level = LogLevel.Information, Message = "Index snapshot reconciled with the store: {Added} vectors added from the store, {Removed} removed")]
         public static partial void Reconciled(ILogger logger, long added, long removed);
+
+        [LoggerMessage(EventId = 24, Level = LogLevel.Warning, Message = "Entry {Id}'s stored vector is refused by the index ({Reason}); it is found by its exact prompt only")]
+        public static partial void VectorRefused(ILogger logger, ulong id, string reason);
 
         [LoggerMessage(EventId = 23, Level = LogLevel.Warning, Message = "Namespace {NamespaceHash} holds vectors of several dimensions ({Counts}); it keeps {Dimension}")]
         public static partial void MixedDimensions(ILogger logger, string namespaceHash, string counts, int dimension);

@@ -109,12 +109,24 @@ internal sealed class SemanticIndex : IDisposable
     /// <summary>
     /// Turns a reservation into an indexed vector, unless the entry has left the store meanwhile.
     /// </summary>
-    /// <returns>False when the entry was gone (nothing indexed).</returns>
-    public bool Add(ulong namespaceHash, ulong partition, ulong id, ReadOnlySpan<float> vector, Func<ulong, bool> isLive)
+    /// <returns>False when nothing was indexed: the entry was gone, or the index refused the vector (<paramref name="failure"/>).</returns>
+    public bool TryAddReserved(ulong namespaceHash, ulong partition, ulong id, ReadOnlySpan<float> vector, Func<ulong, bool> isLive, out Exception? failure)
     {
+        failure = null;
         var key = new PartitionKey(partition);
         PartitionedIndex index = IndexFor(vector.Length);
-        if (!index.TryAdd(key, (long)id, vector))
+        bool added;
+        try
+        {
+            added = index.TryAdd(key, (long)id, vector);
+        }
+        catch (Exception e) when (e is ArgumentException or ObjectDisposedException)
+        {
+            failure = e;
+            added = false;
+        }
+
+        if (!added)
         {
             Release(namespaceHash);
             return false;
@@ -136,14 +148,10 @@ internal sealed class SemanticIndex : IDisposable
     /// <summary>Removes an entry that left the store, if it is indexed.</summary>
     public void Remove(in RemovedEntry entry)
     {
-        var key = new PartitionKey(entry.Partition);
-        foreach (PartitionedIndex index in _byDimension.Values)
+        // The store says which dimension the entry's vector had (0: none, nothing to do).
+        if (entry.VectorDimension > 0 && _byDimension.TryGetValue(entry.VectorDimension, out PartitionedIndex? index) && index.Remove(new PartitionKey(entry.Partition), (long)entry.Id))
         {
-            if (index.Remove(key, (long)entry.Id))
-            {
-                Release(entry.NamespaceHash);
-                return;
-            }
+            Release(entry.NamespaceHash);
         }
     }
 

@@ -118,7 +118,8 @@ internal sealed class RequestValidator(CacheOptions options, TimeSpan maxTtl)
         string normalized = PromptText.Normalize(text);
         var usage = new TokenUsage(request.UsageModel, (int)Math.Min(request.InputTokens, int.MaxValue), (int)Math.Min(request.OutputTokens, int.MaxValue));
         TimeSpan? ttl = request.TtlSeconds == 0 ? null : TimeSpan.FromSeconds(request.TtlSeconds);
-        return new ValidSet(prefix, ns, NamespaceHash(ns), partition, normalized, ExactKeyOf(partition, normalized), request.Response, request.Vector, ttl, usage);
+        string textField = request.Messages.Count == 0 ? prefix + "prompt" : $"{prefix}messages[{request.Messages.Count - 1}].content";
+        return new ValidSet(prefix, ns, NamespaceHash(ns), partition, normalized, ExactKeyOf(partition, normalized), request.Response, request.Vector, ttl, usage) { TextField = textField };
     }
 
     public ValidDelete Delete(CacheDeleteRequest request)
@@ -206,12 +207,17 @@ internal sealed class RequestValidator(CacheOptions options, TimeSpan maxTtl)
                 throw Invalid($"{prefix}attributes[{Shorten(key)}]", "the key is given twice.");
             }
 
-            if (value is not null && value.Length > options.MaxAttributeValueChars)
+            if (value is null)
             {
-                throw TooLarge($"{prefix}attributes[{key}]", $"the value's {value.Length} characters exceed the limit of {options.MaxAttributeValueChars} (Cache:MaxAttributeValueChars).");
+                throw Invalid($"{prefix}attributes[{Shorten(key)}]", "the value is null (use an empty string).");
             }
 
-            Text(value, $"{prefix}attributes[{key}]");
+            if (value.Length > options.MaxAttributeValueChars)
+            {
+                throw TooLarge($"{prefix}attributes[{Shorten(key)}]", $"the value's {value.Length} characters exceed the limit of {options.MaxAttributeValueChars} (Cache:MaxAttributeValueChars).");
+            }
+
+            Text(value, $"{prefix}attributes[{Shorten(key)}]");
         }
     }
 
@@ -259,6 +265,11 @@ internal sealed class RequestValidator(CacheOptions options, TimeSpan maxTtl)
             if (string.IsNullOrEmpty(messages[i].Role))
             {
                 throw Invalid($"{prefix}messages[{i}].role", "the role is empty.");
+            }
+
+            if (messages[i].Content is null)
+            {
+                throw Invalid($"{prefix}messages[{i}].content", "the content is null (use an empty string).");
             }
 
             Text(messages[i].Role, $"{prefix}messages[{i}].role");
@@ -312,6 +323,12 @@ internal sealed class RequestValidator(CacheOptions options, TimeSpan maxTtl)
         {
             throw Invalid(field, "the zero vector has no direction to compare.");
         }
+
+        // The index normalises with a float sum of squares: values so small that it underflows have no usable direction.
+        if (vector.Length > 0 && System.Numerics.Tensors.TensorPrimitives.SumOfSquares(vector) == 0f)
+        {
+            throw Invalid(field, "the values are too small to give a direction (their sum of squares underflows to zero); scale the vector up.");
+        }
     }
 
     // Text must be well-formed UTF-16 (a lone surrogate has no UTF-8 form: it could neither be stored as sent nor
@@ -357,7 +374,11 @@ internal sealed class RequestValidator(CacheOptions options, TimeSpan maxTtl)
 internal sealed record ValidGet(string Namespace, ulong NamespaceHash, Partition Partition, string? Normalized, ExactKey? Key, ReadOnlyMemory<float> Vector, int TopK, float Threshold, bool ExactOnly);
 
 /// <summary>A checked store of one response; <see cref="Prefix"/> is its field path in a SetMany (<c>entries[3].</c>).</summary>
-internal sealed record ValidSet(string Prefix, string Namespace, ulong NamespaceHash, Partition Partition, string Normalized, ExactKey Key, string Response, ReadOnlyMemory<float> Vector, TimeSpan? Ttl, TokenUsage Usage);
+internal sealed record ValidSet(string Prefix, string Namespace, ulong NamespaceHash, Partition Partition, string Normalized, ExactKey Key, string Response, ReadOnlyMemory<float> Vector, TimeSpan? Ttl, TokenUsage Usage)
+{
+    /// <summary>The field that holds the matched text: <c>prompt</c>, or the last message's content.</summary>
+    public string TextField { get; init; } = Prefix + "prompt";
+}
 
 /// <summary>A checked deletion: one entry (<see cref="Id"/>), one partition, or the whole namespace (neither).</summary>
 internal sealed record ValidDelete(string Namespace, ulong? Id, Partition? Partition);

@@ -15,6 +15,7 @@ internal sealed class StatisticsRegistry(Func<string, long> entriesInNamespace, 
     private readonly ConcurrentDictionary<string, Counters> _byName = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<ulong, Counters> _byHash = new();
     private readonly Lock _pruning = new();
+    private long _nextPruneTimestamp;
 
     public Counters Total { get; } = new();
 
@@ -46,7 +47,8 @@ internal sealed class StatisticsRegistry(Func<string, long> entriesInNamespace, 
     /// <summary>The counters of a namespace named by its hash (removals report the hash only).</summary>
     public Counters? FindByHash(ulong namespaceHash) => _byHash.TryGetValue(namespaceHash, out Counters? counters) ? counters : null;
 
-    // Drops every tracked namespace that holds no entries; true if that made room.
+    // Drops every tracked namespace that holds no entries; true if that made room. A prune that freed nothing is not
+    // tried again for a second, so a full registry of busy namespaces costs a lookup per call, not a scan.
     private bool Prune()
     {
         lock (_pruning)
@@ -54,6 +56,12 @@ internal sealed class StatisticsRegistry(Func<string, long> entriesInNamespace, 
             if (_byName.Count < maxNamespaces)
             {
                 return true;
+            }
+
+            long now = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (now < _nextPruneTimestamp)
+            {
+                return false;
             }
 
             foreach ((string ns, Counters counters) in _byName)
@@ -70,7 +78,9 @@ internal sealed class StatisticsRegistry(Func<string, long> entriesInNamespace, 
                 }
             }
 
-            return _byName.Count < maxNamespaces;
+            bool room = _byName.Count < maxNamespaces;
+            _nextPruneTimestamp = room ? 0 : now + System.Diagnostics.Stopwatch.Frequency;
+            return room;
         }
     }
 }
