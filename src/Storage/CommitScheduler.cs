@@ -109,7 +109,14 @@ internal sealed class CommitScheduler
         var batch = Interlocked.Exchange(ref _pendingArrivals, 0);
         if (batch == 0)
         {
-            Volatile.Write(ref _commitInFlight, 0);
+            // Nothing to commit; but a writer may have arrived after the exchange above and found the commit taken:
+            // release with a full fence, then hand any such writer to the fallback loop.
+            Interlocked.Exchange(ref _commitInFlight, 0);
+            if (Volatile.Read(ref _pendingArrivals) > 0)
+            {
+                _commitSignal.Release();
+            }
+
             return;
         }
 
@@ -134,7 +141,11 @@ internal sealed class CommitScheduler
         }
         finally
         {
-            Volatile.Write(ref _commitInFlight, 0);
+            // A full fence, not a release write: the read of _pendingArrivals below must not move before it. A writer
+            // increments _pendingArrivals, then tries to take _commitInFlight; with a plain store here the two sides
+            // could each miss the other (store-load reordering), the writer finding a commit in flight and this
+            // completion finding no writer, and a lone strict writer would wait forever.
+            Interlocked.Exchange(ref _commitInFlight, 0);
         }
 
         // Writers that arrived while this commit was written: commit them now if the batch is complete; otherwise the

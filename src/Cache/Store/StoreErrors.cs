@@ -14,8 +14,8 @@ internal static class StoreErrors
             CacheErrorKind.Unavailable,
             "request",
             unavailable.DiskFull
-                ? $"the cache cannot store anything now: {unavailable.Message} Nothing of this request was written; lookups are still served. Free space on that disk; writes resume by themselves."
-                : $"the cache cannot store anything now: {unavailable.Message} Nothing of this request was written; lookups are still served; retry later."),
+                ? $"the cache cannot store anything now: {unavailable.Message} This request was not stored durably (not acknowledged); lookups are still served. Free space on that disk; writes resume by themselves."
+                : $"the cache cannot store anything now: {unavailable.Message} This request was not stored durably (not acknowledged); lookups are still served; retry later."),
         EntryTooLargeException large => new CacheRequestException(
             CacheErrorKind.ResourceExhausted,
             prefix.Length == 0 ? "request" : $"{prefix}[{large.Index}]",
