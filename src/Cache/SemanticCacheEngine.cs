@@ -124,9 +124,9 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
         {
             return await GetCoreAsync(request, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not CacheRequestException && StoreErrors.Map(e) is not null)
+        catch (Exception e) when (e is not CacheRequestException && StoreErrors.Map(e) is { } mapped)
         {
-            throw StoreErrors.Map(e)!;
+            throw mapped;
         }
     }
 
@@ -185,8 +185,7 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
             }
             else if (vector.Length != dimension)
             {
-                string source = get.Vector.IsEmpty ? $"the model's vectors have {vector.Length} dimensions; give a vector of {dimension}" : $"{vector.Length} dimensions";
-                throw new CacheRequestException(CacheErrorKind.FailedPrecondition, "vector", $"namespace '{get.Namespace}' holds {dimension}-dimensional vectors; {source}.");
+                throw SemanticIndex.DimensionMismatch("vector", get.Namespace, dimension, vector.Length, fromModel: get.Vector.IsEmpty);
             }
             else
             {
@@ -336,7 +335,7 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
         {
             if (sets[i].Vector.IsEmpty && _index.TryGetDimension(sets[i].NamespaceHash, out int held) && held != _embedder.Dimension)
             {
-                throw new CacheRequestException(CacheErrorKind.FailedPrecondition, sets[i].Prefix + "vector", $"namespace '{sets[i].Namespace}' holds {held}-dimensional vectors of its own; give a vector of that size, since the model's have {_embedder.Dimension}.");
+                throw SemanticIndex.DimensionMismatch(sets[i].Prefix + "vector", sets[i].Namespace, held, _embedder.Dimension, fromModel: true);
             }
         }
 
@@ -388,7 +387,7 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
 
         // Past this point the call is not cancelled: entries the store has taken must reach the index as well.
         cancellationToken.ThrowIfCancellationRequested();
-        _index.Reserve(sets, vectors, _embedder.Dimension);
+        _index.Reserve(sets, vectors);
         long started = Stopwatch.GetTimestamp();
         IReadOnlyList<SetResult> stored;
         try
@@ -405,7 +404,12 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
                 }
             }
 
-            throw StoreErrors.Map(e, sets[0].Prefix.Length == 0 ? "" : "entries") is { } mapped ? mapped : e.Rethrow();
+            if (StoreErrors.Map(e, sets[0].Prefix.Length == 0 ? "" : "entries") is { } mapped)
+            {
+                throw mapped;
+            }
+
+            throw;
         }
 
         var results = new CacheSetResult[sets.Length];
@@ -457,9 +461,9 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
                 ? await _store.DeletePartitionAsync(partition.Key, cancellationToken).ConfigureAwait(false)
                 : await _store.DeleteNamespaceAsync(delete.Namespace, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (StoreErrors.Map(e) is not null)
+        catch (Exception e) when (StoreErrors.Map(e) is { } mapped)
         {
-            throw StoreErrors.Map(e)!;
+            throw mapped;
         }
     }
 

@@ -60,8 +60,7 @@ internal sealed class SemanticIndex : IDisposable
     /// </summary>
     /// <param name="sets">The checked requests.</param>
     /// <param name="vectors">Each request's vector (empty: none).</param>
-    /// <param name="modelDimension">The model's dimension, to say where a vector came from.</param>
-    public void Reserve(IReadOnlyList<ValidSet> sets, ReadOnlyMemory<float>[] vectors, int modelDimension)
+    public void Reserve(IReadOnlyList<ValidSet> sets, ReadOnlyMemory<float>[] vectors)
     {
         lock (_lock)
         {
@@ -80,8 +79,7 @@ internal sealed class SemanticIndex : IDisposable
                     : length;
                 if (length != expected)
                 {
-                    string source = set.Vector.IsEmpty ? $"the model's vectors have {modelDimension} dimensions; give a vector of {expected}" : $"{length} dimensions";
-                    throw new CacheRequestException(CacheErrorKind.FailedPrecondition, set.Prefix + "vector", $"namespace '{set.Namespace}' holds {expected}-dimensional vectors; {source}.");
+                    throw DimensionMismatch(set.Prefix + "vector", set.Namespace, expected, length, fromModel: set.Vector.IsEmpty);
                 }
 
                 batch.TryAdd(set.NamespaceHash, length);
@@ -95,6 +93,13 @@ internal sealed class SemanticIndex : IDisposable
                 }
             }
         }
+    }
+
+    /// <summary>The error for a vector whose dimension is not its namespace's (<paramref name="fromModel"/>: the model made it).</summary>
+    public static CacheRequestException DimensionMismatch(string field, string ns, int held, int given, bool fromModel)
+    {
+        string source = fromModel ? $"the model's vectors have {given} dimensions; give a vector of {held}" : $"{given} dimensions";
+        return new CacheRequestException(CacheErrorKind.FailedPrecondition, field, $"namespace '{ns}' holds {held}-dimensional vectors; {source}.");
     }
 
     /// <summary>Gives back a reservation whose write failed.</summary>

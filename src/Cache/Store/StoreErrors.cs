@@ -24,14 +24,3 @@ internal static class StoreErrors
         _ => null,
     };
 }
-
-/// <summary>Rethrow helper for expressions.</summary>
-internal static class ExceptionExtensions
-{
-    /// <summary>Rethrows <paramref name="e"/> keeping its stack trace; never returns.</summary>
-    public static Exception Rethrow(this Exception e)
-    {
-        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e).Throw();
-        return e;
-    }
-}
