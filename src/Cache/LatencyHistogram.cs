@@ -25,6 +25,9 @@ public sealed class LatencyHistogram
     /// <summary>Records the time elapsed since <paramref name="startTimestamp"/> (a <see cref="Stopwatch.GetTimestamp"/> value).</summary>
     public void RecordSince(long startTimestamp) => Record(Stopwatch.GetTimestamp() - startTimestamp);
 
+    /// <summary>Records one duration.</summary>
+    public void Record(TimeSpan duration) => Record((long)(duration.TotalSeconds * Stopwatch.Frequency));
+
     /// <summary>Records a duration in <see cref="Stopwatch"/> ticks.</summary>
     public void Record(long ticks)
     {
@@ -111,6 +114,12 @@ public sealed class EngineTimings
 
     /// <summary>Embedding the prompt (queueing in the batcher included).</summary>
     public LatencyHistogram Embed { get; } = new();
+
+    /// <summary>Of <see cref="Embed"/>: the wait in the micro-batcher before the model call began.</summary>
+    public LatencyHistogram EmbedQueue { get; } = new();
+
+    /// <summary>Of <see cref="Embed"/>: the model call that embedded the prompt (shared with the rest of its batch).</summary>
+    public LatencyHistogram Model { get; } = new();
 
     /// <summary>Nearest-neighbour searches in the index.</summary>
     public LatencyHistogram Search { get; } = new();

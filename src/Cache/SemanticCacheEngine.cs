@@ -204,7 +204,7 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
 
     // A Get that misses is usually followed by a Set of the same prompt (the app asked the model meanwhile): the
     // embedding is kept for a while, so the model runs once per prompt, not twice.
-    private async Task<EmbeddingResult> EmbedAsync(string ns, string normalized, CancellationToken cancellationToken)
+    private async Task<EmbeddingResult> EmbedAsync(string ns, string normalized, CancellationToken cancellationToken, EmbeddingPriority priority = EmbeddingPriority.Interactive)
     {
         if (_recentEmbeddings.TryGet(ns, normalized, out EmbeddingResult known))
         {
@@ -212,8 +212,10 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
         }
 
         long started = Stopwatch.GetTimestamp();
-        EmbeddingResult embedded = await _embedder.EmbedAsync(normalized, cancellationToken).ConfigureAwait(false);
+        EmbeddingResult embedded = await _embedder.EmbedAsync(normalized, priority, cancellationToken).ConfigureAwait(false);
         Timings.Embed.RecordSince(started);
+        Timings.EmbedQueue.Record(embedded.QueueWait);
+        Timings.Model.Record(embedded.ModelTime);
         _recentEmbeddings.Add(ns, normalized, embedded);
         return embedded;
     }
@@ -348,9 +350,11 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
             Array.Sort(order, (a, b) => sets[a].Normalized.Length.CompareTo(sets[b].Normalized.Length));
         }
 
+        // A SetMany is a bulk load: its texts wait while lookups are queued, so importing does not hold up Gets.
+        EmbeddingPriority priority = sets.Length > 1 ? EmbeddingPriority.Bulk : EmbeddingPriority.Interactive;
         foreach (int i in order)
         {
-            embeddings[i] = sets[i].Vector.IsEmpty ? EmbedAsync(sets[i].Namespace, sets[i].Normalized, cancellationToken) : null;
+            embeddings[i] = sets[i].Vector.IsEmpty ? EmbedAsync(sets[i].Namespace, sets[i].Normalized, cancellationToken, priority) : null;
         }
 
         var vectors = new ReadOnlyMemory<float>[sets.Length];

@@ -25,6 +25,7 @@ internal static class MetricsEndpoint
         Counter(text, "semcache_cost_saved_usd_total", "What those tokens would have cost, by Cache:ModelPrices.", stats.CostSavedUsd);
         Counter(text, "semcache_embedding_model_calls_total", "ONNX Runtime calls made by the micro-batcher.", embedder.BatchCount);
         Counter(text, "semcache_embedding_texts_total", "Texts embedded through the micro-batcher.", embedder.BatchedTextCount);
+        Gauge(text, "semcache_embedding_call_overhead_tokens", "The micro-batcher's estimate of one model call's fixed cost, in padded tokens: where it splits batches by length.", embedder.CallOverheadTokens);
         Gauge(text, "semcache_managed_heap_bytes", "Bytes in the managed heap.", GC.GetTotalMemory(forceFullCollection: false));
         Gauge(text, "semcache_working_set_bytes", "Resident memory of the process.", Environment.WorkingSet);
 
@@ -33,6 +34,8 @@ internal static class MetricsEndpoint
         Histogram(text, "get", timings.Get);
         Histogram(text, "exact_lookup", timings.ExactLookup);
         Histogram(text, "embed", timings.Embed);
+        Histogram(text, "embed_queue", timings.EmbedQueue);
+        Histogram(text, "model", timings.Model);
         Histogram(text, "search", timings.Search);
         Histogram(text, "fetch", timings.Fetch);
         Histogram(text, "set", timings.Set);

@@ -6,22 +6,30 @@ namespace SemCache.Embedding;
 /// <summary>
 /// Coalesces concurrent embedding requests into few model calls, as text-embeddings-inference does: requests that
 /// arrive while a batch is being formed (within <see cref="EmbeddingOptions.BatchWindow"/> of the first) run as one
-/// call, sorted by length so little is padded, and split so that no call exceeds
+/// batch, sorted by length and cut into model calls so that little is padded (a cut is made where the padding it saves
+/// costs more than one more call, by <see cref="CallCostModel"/>'s measure of this machine), no call exceeding
 /// <see cref="EmbeddingOptions.MaxBatchTokens"/> padded tokens. Tokenisation happens on the callers' threads, in
-/// parallel; one worker owns the model buffers and runs the calls.
+/// parallel; one worker owns the model buffers and runs the calls, and sleeps (never spins) while a batch forms.
 /// </summary>
 internal sealed class EmbeddingBatcher : IAsyncDisposable
 {
     private readonly OnnxEmbeddingModel _model;
     private readonly Channel<Request> _queue;
+    private readonly Channel<Request> _bulk;
     private readonly long _windowTicks;
     private readonly int _maxBatchSize;
     private readonly int _maxBatchTokens;
-    private readonly Task _worker;
+    private readonly Thread _worker;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly BatchBuffers _buffers = new();
     private readonly List<Request> _pending;
     private readonly int[][] _chunkIds;
+    private readonly int[] _lengths;
+    private readonly int[] _chunkEnds;
+    private readonly CallCostModel _costs = new();
+    private readonly ManualResetEventSlim _arrival = new(false, spinCount: 1);
     private float[] _vectors;
+    private int _workerWaiting;
     private int _arriving;
     private int _inFlight;
     private int _concurrency = 1;
@@ -37,9 +45,15 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
         _maxBatchTokens = options.MaxBatchTokens;
         _pending = new List<Request>(_maxBatchSize);
         _chunkIds = new int[_maxBatchSize][];
+        _lengths = new int[_maxBatchSize];
+        _chunkEnds = new int[_maxBatchSize];
         _vectors = new float[_maxBatchSize * model.Dimension];
         _queue = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
-        _worker = Task.Run(RunAsync);
+        _bulk = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
+        // A thread of its own, not the pool's: model calls block for milliseconds, and the pool's threads are the
+        // server's request threads.
+        _worker = new Thread(Run) { IsBackground = true, Name = "semcache-embedding" };
+        _worker.Start();
     }
 
     /// <summary>Model calls made so far.</summary>
@@ -48,6 +62,9 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
     /// <summary>Texts embedded so far.</summary>
     public long Embedded => Interlocked.Read(ref _embedded);
 
+    /// <summary>The current estimate of one model call's fixed cost, in padded tokens (see <see cref="CallCostModel"/>).</summary>
+    public double CallOverheadTokens => _costs.OverheadTokens;
+
     /// <summary>Marks a caller as on its way (tokenising); the worker waits for such callers within the window.</summary>
     public void BeginArrival()
     {
@@ -55,8 +72,11 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
         Interlocked.Increment(ref _inFlight);
     }
 
-    /// <summary>Queues a tokenised text; the caller must have called <see cref="BeginArrival"/> first.</summary>
-    public Task<EmbeddingResult> Enqueue(TokenizedText tokens, CancellationToken cancellationToken)
+    /// <summary>
+    /// Queues a tokenised text; the caller must have called <see cref="BeginArrival"/> first. Interactive requests go
+    /// before bulk ones: a batch is filled from the interactive queue first, and bulk requests take the room left.
+    /// </summary>
+    public Task<EmbeddingResult> Enqueue(TokenizedText tokens, EmbeddingPriority priority, CancellationToken cancellationToken)
     {
         var request = new Request(tokens, Stopwatch.GetTimestamp());
         if (cancellationToken.CanBeCanceled)
@@ -64,7 +84,7 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
             request.Registration = cancellationToken.UnsafeRegister(static (state, token) => ((Request)state!).Completion.TrySetCanceled(token), request);
         }
 
-        bool written = _queue.Writer.TryWrite(request);
+        bool written = (priority == EmbeddingPriority.Bulk ? _bulk : _queue).Writer.TryWrite(request);
         Interlocked.Decrement(ref _arriving);
         if (!written)
         {
@@ -73,6 +93,7 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
             throw new ObjectDisposedException(nameof(TextEmbedder), "The embedder is shut down.");
         }
 
+        WakeWorker();
         return request.Completion.Task;
     }
 
@@ -81,24 +102,67 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
     {
         Interlocked.Decrement(ref _arriving);
         Interlocked.Decrement(ref _inFlight);
+        WakeWorker();
     }
 
-    private async Task RunAsync()
+    // The decrement of _arriving before this is a full fence, as is the worker's exchange of _workerWaiting before it
+    // looks at the queue again: either the worker sees the new request, or this sees the worker waiting and wakes it.
+    private void WakeWorker()
     {
-        ChannelReader<Request> reader = _queue.Reader;
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        if (Volatile.Read(ref _workerWaiting) != 0)
         {
-            Collect(reader);
-            Execute();
+            _arrival.Set();
         }
     }
 
-    private void Collect(ChannelReader<Request> reader)
+    private bool HasWork => _queue.Reader.TryPeek(out _) || _bulk.Reader.TryPeek(out _);
+
+    // Completion is only reported once a queue is empty: everything queued before shutdown is run.
+    private bool Stopped => _queue.Reader.Completion.IsCompleted && _bulk.Reader.Completion.IsCompleted;
+
+    private void Run()
+    {
+        try
+        {
+            while (true)
+            {
+                if (HasWork)
+                {
+                    Collect();
+                    Execute();
+                    continue;
+                }
+
+                if (Stopped)
+                {
+                    return;
+                }
+
+                _arrival.Reset();
+                Interlocked.Exchange(ref _workerWaiting, 1);
+                if (!HasWork && !Stopped)
+                {
+                    _arrival.Wait();
+                }
+
+                Volatile.Write(ref _workerWaiting, 0);
+            }
+        }
+        finally
+        {
+            _stopped.TrySetResult();
+        }
+    }
+
+    // Interactive requests first; bulk ones fill the room that is left.
+    private bool TryTake(out Request? request) => _queue.Reader.TryRead(out request) || _bulk.Reader.TryRead(out request);
+
+    private void Collect()
     {
         List<Request> pending = _pending;
-        while (pending.Count < _maxBatchSize && reader.TryRead(out Request? request))
+        while (pending.Count < _maxBatchSize && TryTake(out Request? request))
         {
-            pending.Add(request);
+            pending.Add(request!);
         }
 
         if (_windowTicks == 0 || pending.Count == 0)
@@ -113,21 +177,33 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
         // callers it just answered can join the next batch instead of splitting the load into two half batches).
         long deadline = Math.Max(pending[0].Arrival, _lastBatchEnd) + _windowTicks;
         int expected = Math.Min(_concurrency, _maxBatchSize);
-        var spinner = default(SpinWait);
-        while (pending.Count < _maxBatchSize && Stopwatch.GetTimestamp() < deadline)
+        while (pending.Count < _maxBatchSize)
         {
-            if (reader.TryRead(out Request? request))
+            if (TryTake(out Request? request))
             {
-                pending.Add(request);
+                pending.Add(request!);
                 continue;
             }
 
-            if (Volatile.Read(ref _arriving) == 0 && pending.Count >= expected)
+            long now = Stopwatch.GetTimestamp();
+            if (now >= deadline || (Volatile.Read(ref _arriving) == 0 && pending.Count >= expected))
             {
                 break;
             }
 
-            spinner.SpinOnce(sleep1Threshold: -1);
+            // Sleep until a caller queues (or gives up), not spin: on a small machine the callers need this core to
+            // get here. The wait is in whole milliseconds, so a caller that never comes costs at most one more.
+            _arrival.Reset();
+            Interlocked.Exchange(ref _workerWaiting, 1);
+            if (HasWork || (Volatile.Read(ref _arriving) == 0 && pending.Count >= expected))
+            {
+                Volatile.Write(ref _workerWaiting, 0);
+                continue;
+            }
+
+            int waitMs = (int)Math.Max(1, Math.Ceiling((deadline - now) * 1000.0 / Stopwatch.Frequency));
+            _arrival.Wait(waitMs);
+            Volatile.Write(ref _workerWaiting, 0);
         }
     }
 
@@ -135,30 +211,76 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
     {
         List<Request> pending = _pending;
 
-        // Shortest first: neighbours in a chunk have similar lengths, so padding stays small.
+        // Shortest first, then cut into model calls where the padding saved outweighs another call's fixed cost.
         pending.Sort(static (a, b) => a.Tokens.Ids.Length.CompareTo(b.Tokens.Ids.Length));
-        int start = 0;
-        while (start < pending.Count)
+        for (int i = 0; i < pending.Count; i++)
         {
-            int count = 0;
-            for (int i = start; i < pending.Count && count < _maxBatchSize; i++)
-            {
-                // Sorted ascending, so the newest member is the longest and sets the padded width.
-                int width = pending[i].Tokens.Ids.Length;
-                if (count > 0 && (long)(count + 1) * width > _maxBatchTokens)
-                {
-                    break;
-                }
+            _lengths[i] = pending[i].Tokens.Ids.Length;
+        }
 
-                count++;
-            }
-
-            RunChunk(start, count);
-            start += count;
+        int chunks = PlanChunks(_lengths.AsSpan(0, pending.Count), _maxBatchSize, _maxBatchTokens, _costs.OverheadTokens, _chunkEnds);
+        int start = 0;
+        for (int c = 0; c < chunks; c++)
+        {
+            RunChunk(start, _chunkEnds[c] - start);
+            start = _chunkEnds[c];
         }
 
         pending.Clear();
         _lastBatchEnd = Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>
+    /// Cuts texts sorted by length (ascending) into consecutive model calls of least total cost, where a call costs
+    /// <paramref name="overheadTokens"/> plus its padded tokens (texts × the longest), within the size and token limits.
+    /// Writes each call's end index into <paramref name="ends"/> and returns the number of calls.
+    /// </summary>
+    internal static int PlanChunks(ReadOnlySpan<int> sortedLengths, int maxBatchSize, int maxBatchTokens, double overheadTokens, Span<int> ends)
+    {
+        int n = sortedLengths.Length;
+        if (n == 0)
+        {
+            return 0;
+        }
+
+        // cost[j]: the cheapest plan for the first j texts; from[j]: where its last call starts.
+        Span<double> cost = n <= 256 ? stackalloc double[n + 1] : new double[n + 1];
+        Span<int> from = n <= 256 ? stackalloc int[n + 1] : new int[n + 1];
+        cost[0] = 0;
+        for (int j = 1; j <= n; j++)
+        {
+            int width = sortedLengths[j - 1];
+            cost[j] = double.PositiveInfinity;
+            for (int i = j - 1; i >= 0 && j - i <= maxBatchSize; i--)
+            {
+                int count = j - i;
+                if (count > 1 && (long)count * width > maxBatchTokens)
+                {
+                    break;
+                }
+
+                double candidate = cost[i] + overheadTokens + ((double)count * width);
+                if (candidate < cost[j])
+                {
+                    cost[j] = candidate;
+                    from[j] = i;
+                }
+            }
+        }
+
+        int calls = 0;
+        for (int j = n; j > 0; j = from[j])
+        {
+            calls++;
+        }
+
+        int k = calls;
+        for (int j = n; j > 0; j = from[j])
+        {
+            ends[--k] = j;
+        }
+
+        return calls;
     }
 
     private void RunChunk(int start, int count)
@@ -189,6 +311,13 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
             _vectors = new float[live * dimension];
         }
 
+        long began = Stopwatch.GetTimestamp();
+        int width = 0;
+        for (int i = 0; i < live; i++)
+        {
+            width = Math.Max(width, _chunkIds[i].Length);
+        }
+
         try
         {
             _model.Run(_chunkIds.AsSpan(0, live), _buffers, _vectors);
@@ -210,6 +339,9 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
             Array.Clear(_chunkIds, 0, live);
         }
 
+        long ended = Stopwatch.GetTimestamp();
+        TimeSpan modelTime = Stopwatch.GetElapsedTime(began, ended);
+        _costs.Observe(live * width, modelTime.TotalSeconds);
         Interlocked.Increment(ref _batches);
         Interlocked.Add(ref _embedded, live);
         // Everyone still waiting (queued or tokenising) plus this chunk: how many callers are active.
@@ -219,18 +351,26 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
         {
             Request request = _pending[start + i];
             float[] vector = _vectors.AsSpan(i * dimension, dimension).ToArray();
-            request.Complete(new EmbeddingResult(vector, request.Tokens.Ids.Length, request.Tokens.Truncated));
+            request.Complete(new EmbeddingResult(vector, request.Tokens.Ids.Length, request.Tokens.Truncated)
+            {
+                QueueWait = Stopwatch.GetElapsedTime(request.Arrival, began),
+                ModelTime = modelTime,
+                BatchSize = live,
+            });
         }
     }
 
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
-        await _worker.ConfigureAwait(false);
-        while (_queue.Reader.TryRead(out Request? request))
+        _bulk.Writer.TryComplete();
+        _arrival.Set();
+        await _stopped.Task.ConfigureAwait(false);
+        _arrival.Dispose();
+        while (TryTake(out Request? request))
         {
             Interlocked.Decrement(ref _inFlight);
-            request.Fail(new ObjectDisposedException(nameof(TextEmbedder), "The embedder shut down before this request ran."));
+            request!.Fail(new ObjectDisposedException(nameof(TextEmbedder), "The embedder shut down before this request ran."));
         }
     }
 

@@ -67,6 +67,13 @@ public sealed class EmbeddingOptions
     public int IntraOpThreads { get; set; }
 
     /// <summary>
+    /// Whether ONNX Runtime's intra-op threads spin between and after model calls (its
+    /// <c>session.intra_op.allow_spinning</c>) instead of sleeping. Spinning saves a wake-up per parallel section, but
+    /// a spinning thread takes a core that the server's request threads need on a small machine. Default: <c>true</c>.
+    /// </summary>
+    public bool IntraOpSpinning { get; set; } = true;
+
+    /// <summary>
     /// How long the micro-batcher holds the first request of a batch while others are on their way.
     /// Default: 300 µs (measured: see docs/benchmarks.md). Zero disables waiting. Range 0–100 ms.
     /// A request that arrives while no other caller is active never waits.

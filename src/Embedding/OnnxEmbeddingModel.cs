@@ -60,6 +60,7 @@ internal sealed class OnnxEmbeddingModel : IDisposable
         };
         try
         {
+            sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", options.IntraOpSpinning ? "1" : "0");
             string provider = "CPUExecutionProvider";
             if (options.ExecutionProvider == ExecutionProviderKind.Cuda)
             {

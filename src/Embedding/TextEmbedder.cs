@@ -7,7 +7,7 @@ namespace SemCache.Embedding;
 
 /// <summary>
 /// Text in, sentence vector out: WordPiece tokenisation, a BERT-family ONNX model on ONNX Runtime, mean (or CLS)
-/// pooling and L2 normalisation. Concurrent <see cref="EmbedAsync"/> calls are coalesced into batched model calls.
+/// pooling and L2 normalisation. Concurrent <see cref="EmbedAsync(string, CancellationToken)"/> calls are coalesced into batched model calls.
 /// Thread-safe; create one per process and share it.
 /// </summary>
 public sealed partial class TextEmbedder : IDisposable, IAsyncDisposable
@@ -50,6 +50,9 @@ public sealed partial class TextEmbedder : IDisposable, IAsyncDisposable
     /// <summary>Texts embedded through the batcher so far.</summary>
     public long BatchedTextCount => _batcher.Embedded;
 
+    /// <summary>The micro-batcher's estimate of one model call's fixed cost, in padded tokens (learnt from its calls).</summary>
+    public double CallOverheadTokens => _batcher.CallOverheadTokens;
+
     /// <summary>Loads the model and vocabulary named by <paramref name="options"/> (the bundled model by default).</summary>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
     /// <exception cref="FileNotFoundException">The model or vocabulary file is missing.</exception>
@@ -72,7 +75,14 @@ public sealed partial class TextEmbedder : IDisposable, IAsyncDisposable
     /// Embeds one text through the micro-batcher: concurrent callers share model calls. The result's
     /// <see cref="EmbeddingResult.Truncated"/> says whether the text was longer than the window.
     /// </summary>
-    public Task<EmbeddingResult> EmbedAsync(string text, CancellationToken cancellationToken = default)
+    public Task<EmbeddingResult> EmbedAsync(string text, CancellationToken cancellationToken = default) =>
+        EmbedAsync(text, EmbeddingPriority.Interactive, cancellationToken);
+
+    /// <summary>
+    /// Embeds one text through the micro-batcher in the given queue: <see cref="EmbeddingPriority.Bulk"/> texts wait
+    /// while interactive ones are queued, so a bulk load does not hold up lookups.
+    /// </summary>
+    public Task<EmbeddingResult> EmbedAsync(string text, EmbeddingPriority priority, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(text);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
@@ -89,17 +99,28 @@ public sealed partial class TextEmbedder : IDisposable, IAsyncDisposable
             throw;
         }
 
-        return _batcher.Enqueue(tokens, cancellationToken);
+        return _batcher.Enqueue(tokens, priority, cancellationToken);
     }
 
-    /// <summary>Embeds many texts through the batcher; results are in the order of <paramref name="texts"/>.</summary>
+    /// <summary>
+    /// Embeds many texts through the batcher; results are in the order of <paramref name="texts"/>. One text is
+    /// interactive; more are a bulk load, queued shortest first so that each model call holds texts of about one length.
+    /// </summary>
     public Task<EmbeddingResult[]> EmbedManyAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(texts);
         var tasks = new Task<EmbeddingResult>[texts.Count];
-        for (int i = 0; i < tasks.Length; i++)
+        if (tasks.Length == 1)
         {
-            tasks[i] = EmbedAsync(texts[i], cancellationToken);
+            tasks[0] = EmbedAsync(texts[0], EmbeddingPriority.Interactive, cancellationToken);
+            return Task.WhenAll(tasks);
+        }
+
+        int[] order = [.. Enumerable.Range(0, tasks.Length)];
+        Array.Sort(order, (a, b) => texts[a].Length.CompareTo(texts[b].Length));
+        foreach (int i in order)
+        {
+            tasks[i] = EmbedAsync(texts[i], EmbeddingPriority.Bulk, cancellationToken);
         }
 
         return Task.WhenAll(tasks);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics.Tensors;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -167,6 +168,35 @@ public sealed class EmbeddingTests(EmbedderFixture fixture)
     }
 
     [Fact]
+    public async Task AnInteractiveTextGoesAheadOfABulkLoadQueuedBeforeIt()
+    {
+        // One text per model call, so the order of the calls is the order of the queue.
+        await using TextEmbedder embedder = TextEmbedder.Create(new EmbeddingOptions { MaxBatchSize = 1 });
+        string[] bulk = Enumerable.Range(0, 24).Select(i => $"bulk text number {i} about gardening").ToArray();
+        Task<long>[] bulkDone = bulk.Select(t => embedder.EmbedAsync(t, EmbeddingPriority.Bulk, TestContext.Current.CancellationToken)
+            .ContinueWith(_ => Stopwatch.GetTimestamp(), TaskScheduler.Default)).ToArray();
+        long interactiveDone = await embedder.EmbedAsync("an interactive lookup", TestContext.Current.CancellationToken)
+            .ContinueWith(_ => Stopwatch.GetTimestamp(), TaskScheduler.Default);
+        long[] bulkTimes = await Task.WhenAll(bulkDone);
+        int after = bulkTimes.Count(t => t > interactiveDone);
+        Assert.True(after >= bulk.Length / 2, $"only {after} of {bulk.Length} bulk texts queued before it finished after the interactive one");
+        Assert.Equal(bulk.Length + 1, embedder.BatchedTextCount);
+    }
+
+    [Fact]
+    public async Task EveryResultTellsItsQueueWaitModelTimeAndBatch()
+    {
+        await using TextEmbedder embedder = TextEmbedder.Create(new EmbeddingOptions());
+        EmbeddingResult[] results = await embedder.EmbedManyAsync(["one short text", "and another, a little longer than the first one"], TestContext.Current.CancellationToken);
+        Assert.All(results, r =>
+        {
+            Assert.True(r.ModelTime > TimeSpan.Zero);
+            Assert.True(r.QueueWait >= TimeSpan.Zero);
+            Assert.InRange(r.BatchSize, 1, 2);
+        });
+    }
+
+    [Fact]
     public async Task ALongTextIsFlaggedAsTruncatedSoItCannotPassForAnother()
     {
         string shared = string.Join(' ', Enumerable.Repeat("the cache must not confuse these", 60));
@@ -195,7 +225,8 @@ public sealed class EmbeddingTests(EmbedderFixture fixture)
         // time away) when it is cancelled, right after it was queued.
         await using TextEmbedder embedder = TextEmbedder.Create(new EmbeddingOptions { MaxBatchSize = 1 });
         string[] ahead = Enumerable.Range(0, 32).Select(i => $"text {i} " + string.Join(' ', Enumerable.Repeat($"queue filler {i}", 120))).ToArray();
-        Task<EmbeddingResult[]> before = embedder.EmbedManyAsync(ahead, TestContext.Current.CancellationToken);
+        // Interactive, as the request is: bulk texts would let it go first.
+        Task<EmbeddingResult[]> before = Task.WhenAll(ahead.Select(t => embedder.EmbedAsync(t, TestContext.Current.CancellationToken)));
         using var cts = new CancellationTokenSource();
         Task<EmbeddingResult> cancelled = embedder.EmbedAsync("cancel me while I wait", cts.Token);
         await cts.CancelAsync();
