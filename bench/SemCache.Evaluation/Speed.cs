@@ -23,13 +23,13 @@ internal static class Speed
     public static async Task<int> RunAsync(string[] args)
     {
         double seconds = 10;
+        EmbeddingOptions options = ModelFlags.Take(ref args);
         int index = Array.IndexOf(args, "--seconds");
         if (index >= 0 && index + 1 < args.Length)
         {
             seconds = double.Parse(args[index + 1], CultureInfo.InvariantCulture);
         }
 
-        var options = new EmbeddingOptions();
         index = Array.IndexOf(args, "--window-us");
         if (index >= 0 && index + 1 < args.Length)
         {
@@ -46,6 +46,7 @@ internal static class Speed
         TimeSpan duration = TimeSpan.FromSeconds(seconds);
         var results = new Dictionary<string, object>
         {
+            ["precision"] = options.Precision.ToString(),
             ["threads"] = options.IntraOpThreads == 0 ? Environment.ProcessorCount : options.IntraOpThreads,
             ["window_us"] = options.BatchWindow.TotalMicroseconds,
             ["tokens"] = embedder.Tokenizer.Tokenize(Short).Ids.Length,
