@@ -20,6 +20,7 @@ internal static class Qqp
         int limit = 5000;
         float threshold = 0.90f;
         double tolerance = 0.01;
+        string? variantModel = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -27,6 +28,7 @@ internal static class Qqp
                 case "--limit": limit = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--threshold": threshold = float.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--tolerance": tolerance = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--variant-model": variantModel = args[++i]; break;
                 default: path = args[i]; break;
             }
         }
@@ -70,16 +72,30 @@ internal static class Qqp
         Console.WriteLine(FormattableString.Invariant(
             $"QQP dev: first {queries.Count} pairs ({duplicates} duplicates), {stored.Count} distinct q1 stored, threshold {threshold:F2}"));
 
-        ModelPrecision[] precisions = options.Precision == ModelPrecision.Float32 ? [ModelPrecision.Float32] : [ModelPrecision.Float32, options.Precision];
+        // The second column: the asked precision, or (--variant-model, to compare rewrites) another model file as it is.
+        ModelPrecision asked = options.Precision;
+        int runs = asked == ModelPrecision.Float32 && variantModel is null ? 1 : 2;
         var figures = new List<(double Precision, double Recall)>();
-        foreach (ModelPrecision precision in precisions)
+        var vectors = new List<float[]>();
+        var labels = new List<string>();
+        for (int run = 0; run < runs; run++)
         {
-            options.Precision = precision;
+            options.Precision = run == 0 ? ModelPrecision.Float32 : asked;
+            if (run == 1 && variantModel is not null)
+            {
+                options.ModelPath = variantModel;
+                options.VocabPath = Path.Combine(AppContext.BaseDirectory, "models", EmbeddingOptions.DefaultModelName, "vocab.txt");
+                options.ModelName = EmbeddingOptions.DefaultModelName;
+            }
+
+            string label = run == 1 && variantModel is not null ? Path.GetFileName(variantModel) : options.Precision.ToString();
+            labels.Add(label);
             await using TextEmbedder embedder = TextEmbedder.Create(options);
             long started = Stopwatch.GetTimestamp();
             float[] keys = await EmbedAsync(embedder, stored);
             float[] probes = await EmbedAsync(embedder, queries);
             TimeSpan elapsed = Stopwatch.GetElapsedTime(started);
+            vectors.Add([.. keys, .. probes]);
             int dimension = embedder.Dimension;
             int hits = 0, right = 0;
             for (int q = 0; q < queries.Count; q++)
@@ -110,7 +126,7 @@ internal static class Qqp
             double p = hits == 0 ? 0 : (double)right / hits, r = duplicates == 0 ? 0 : (double)right / duplicates;
             figures.Add((p, r));
             Console.WriteLine(FormattableString.Invariant(
-                $"{precision,-8} hits {hits,5}, right {right,5}: precision {p:F4}, recall {r:F4} (embedded {stored.Count + queries.Count} texts in {elapsed.TotalSeconds:F1} s)"));
+                $"{label,-8} hits {hits,5}, right {right,5}: precision {p:F4}, recall {r:F4} (embedded {stored.Count + queries.Count} texts in {elapsed.TotalSeconds:F1} s)"));
         }
 
         if (figures.Count < 2)
@@ -118,10 +134,21 @@ internal static class Qqp
             return 0;
         }
 
+        // How far each text's vector moved: cosine between its two vectors.
+        int texts = stored.Count + queries.Count, width = vectors[0].Length / texts;
+        double sum = 0, min = 1;
+        for (int t = 0; t < texts; t++)
+        {
+            double c = TensorPrimitives.Dot(vectors[0].AsSpan(t * width, width), vectors[1].AsSpan(t * width, width));
+            sum += c;
+            min = Math.Min(min, c);
+        }
+
+        Console.WriteLine(FormattableString.Invariant($"cosine between a text's two vectors: mean {sum / texts:F5}, min {min:F5}"));
         double dp = figures[1].Precision - figures[0].Precision, dr = figures[1].Recall - figures[0].Recall;
         bool ok = Math.Abs(dp) <= tolerance && Math.Abs(dr) <= tolerance;
         Console.WriteLine(FormattableString.Invariant(
-            $"{precisions[1]} vs Float32: precision {dp:+0.0000;-0.0000}, recall {dr:+0.0000;-0.0000} (tolerance ±{tolerance:F4}): {(ok ? "PASS" : "FAIL")}"));
+            $"{labels[1]} vs Float32: precision {dp:+0.0000;-0.0000}, recall {dr:+0.0000;-0.0000} (tolerance ±{tolerance:F4}): {(ok ? "PASS" : "FAIL")}"));
         return ok ? 0 : 1;
     }
 

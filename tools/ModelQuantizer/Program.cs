@@ -2,19 +2,20 @@ using System.Globalization;
 using System.Security.Cryptography;
 using SemCache.Embedding.Quantization;
 
-// semcache-model-quantizer <model.onnx> <model.int8.onnx> <expected-sha256|-> [All|ExceptSharedInput]
+// semcache-model-quantizer <model.onnx> <model.int8.onnx> <expected-sha256|-> [All|ExceptSharedInput|kinds] [DynamicQuantizeMatMul|MatMulNBits]
 //   Rewrites every MatMul with a constant weight into DynamicQuantizeMatMul (OnnxInt8Rewriter) and writes the result
 //   only if its SHA-256 is the expected one ('-' accepts any and prints it), so a build never ships a model that
 //   nobody has measured.
-if (args.Length is < 3 or > 4)
+if (args.Length is < 3 or > 5)
 {
-    Console.Error.WriteLine("usage: semcache-model-quantizer <model.onnx> <model.int8.onnx> <expected-sha256|-> [All|ExceptSharedInput]");
+    Console.Error.WriteLine("usage: semcache-model-quantizer <model.onnx> <model.int8.onnx> <expected-sha256|-> [All|ExceptSharedInput|kinds] [DynamicQuantizeMatMul|MatMulNBits]");
     return 2;
 }
 
 string input = args[0], output = args[1], expected = args[2];
 Int8MatMulSelection selection = args.Length == 4 ? Enum.Parse<Int8MatMulSelection>(args[3]) : Int8MatMulSelection.All;
-Int8RewriteResult result = OnnxInt8Rewriter.Rewrite(File.ReadAllBytes(input), selection);
+Int8Kernel kernel = args.Length == 5 ? Enum.Parse<Int8Kernel>(args[4]) : Int8Kernel.DynamicQuantizeMatMul;
+Int8RewriteResult result = OnnxInt8Rewriter.Rewrite(File.ReadAllBytes(input), selection, kernel);
 string sha = Convert.ToHexStringLower(SHA256.HashData(result.Model));
 if (expected != "-" && !string.Equals(sha, expected, StringComparison.OrdinalIgnoreCase))
 {

@@ -2,17 +2,50 @@ using System.Buffers.Binary;
 
 namespace SemCache.Embedding.Quantization;
 
-/// <summary>Which of the MatMuls with a constant weight <see cref="OnnxInt8Rewriter"/> turns into int8.</summary>
+/// <summary>
+/// Which MatMuls with a constant weight <see cref="OnnxInt8Rewriter"/> turns into int8, by the role the graph's shape
+/// gives them in a BERT layer (the exports name their nodes MatMul_34 and the like, so names cannot tell).
+/// </summary>
+[Flags]
 internal enum Int8MatMulSelection
 {
+    /// <summary>None: the model comes back as it was.</summary>
+    None = 0,
+
+    /// <summary>MatMuls that share their A input with another such MatMul: the query, key and value projections.</summary>
+    SharedInput = 1,
+
+    /// <summary>The others with a square weight (K = N): the attention output projection.</summary>
+    Square = 2,
+
+    /// <summary>The others with N &gt; K: the feed-forward input (hidden → intermediate).</summary>
+    Expanding = 4,
+
+    /// <summary>The others with K &gt; N: the feed-forward output (intermediate → hidden).</summary>
+    Contracting = 8,
+
+    /// <summary>All but the query, key and value projections, which ONNX Runtime's attention fusion looks for as float MatMuls.</summary>
+    ExceptSharedInput = Square | Expanding | Contracting,
+
     /// <summary>Every MatMul whose B input is a 2-D float initializer.</summary>
-    All,
+    All = SharedInput | Square | Expanding | Contracting,
+}
+
+/// <summary>The contrib op an int8 MatMul becomes.</summary>
+internal enum Int8Kernel
+{
+    /// <summary>
+    /// <c>DynamicQuantizeMatMul</c>: int8 weights with one scale per output column; the activations are quantised to
+    /// uint8 with one range per call (per tensor).
+    /// </summary>
+    DynamicQuantizeMatMul,
 
     /// <summary>
-    /// All of them except those that share their A input with another such MatMul: in a BERT layer those are the
-    /// query, key and value projections, which ONNX Runtime's attention fusion wants to find as float MatMuls.
+    /// <c>MatMulNBits</c> with bits = 8: int8 weights with one scale per block of <see cref="OnnxInt8Rewriter.BlockSize"/>
+    /// along K; accuracy_level 4 quantises the activations to int8 per block of each row as well, so one large value
+    /// costs precision only in its own block.
     /// </summary>
-    ExceptSharedInput,
+    MatMulNBits,
 }
 
 /// <summary>What one rewrite did.</summary>
@@ -46,11 +79,12 @@ internal static class OnnxInt8Rewriter
     private const int TensorDims = 1, TensorDataType = 2, TensorSegment = 3, TensorFloatData = 4, TensorName = 8,
         TensorRawData = 9, TensorExternalData = 13, TensorDataLocation = 14;
     private const int ValueInfoName = 1;
-    private const int DataTypeFloat = 1, DataTypeInt8 = 3;
+    private const int DataTypeFloat = 1, DataTypeUInt8 = 2, DataTypeInt8 = 3;
+    private const int NodeAttribute = 5, AttributeName = 1, AttributeInt = 3, AttributeType = 20, AttributeTypeInt = 2;
 
     /// <summary>Rewrites <paramref name="model"/>; a model with no MatMul to rewrite comes back byte-identical.</summary>
     /// <exception cref="InvalidDataException">The bytes are not an ONNX model with a graph.</exception>
-    public static Int8RewriteResult Rewrite(ReadOnlyMemory<byte> model, Int8MatMulSelection selection = Int8MatMulSelection.All)
+    public static Int8RewriteResult Rewrite(ReadOnlyMemory<byte> model, Int8MatMulSelection selection = Int8MatMulSelection.All, Int8Kernel kernel = Int8Kernel.DynamicQuantizeMatMul)
     {
         List<ProtoField> modelFields = ProtoReader.ReadFields(model);
         int graphIndex = modelFields.FindIndex(f => f.Number == ModelGraph && f.Type == WireType.LengthDelimited);
@@ -59,7 +93,7 @@ internal static class OnnxInt8Rewriter
             throw new InvalidDataException("The file is not an ONNX model: it has no graph (ModelProto field 7).");
         }
 
-        (byte[]? graph, int rewritten, int kept) = RewriteGraph(modelFields[graphIndex].Payload, selection);
+        (byte[]? graph, int rewritten, int kept) = RewriteGraph(modelFields[graphIndex].Payload, selection, kernel);
         if (graph is null)
         {
             return new Int8RewriteResult(model.ToArray(), 0, kept);
@@ -125,7 +159,7 @@ internal static class OnnxInt8Rewriter
         }
     }
 
-    private static (byte[]? Graph, int Rewritten, int Kept) RewriteGraph(ReadOnlyMemory<byte> graph, Int8MatMulSelection selection)
+    private static (byte[]? Graph, int Rewritten, int Kept) RewriteGraph(ReadOnlyMemory<byte> graph, Int8MatMulSelection selection, Int8Kernel kernel)
     {
         List<ProtoField> fields = ProtoReader.ReadFields(graph);
 
@@ -172,7 +206,7 @@ internal static class OnnxInt8Rewriter
                 continue;
             }
 
-            if (selection == Int8MatMulSelection.ExceptSharedInput && matMulsOnInput[node.Inputs[0]] > 1)
+            if (!selection.HasFlag(Kind(node, weights[node.Inputs[1]], matMulsOnInput)))
             {
                 kept++;
                 continue;
@@ -180,7 +214,10 @@ internal static class OnnxInt8Rewriter
 
             string weight = node.Inputs[1];
             quantizedWeights[weight] = quantizedWeights.GetValueOrDefault(weight) + 1;
-            replaced[index] = node.ToDynamicQuantizeMatMul(QuantizedName(weight), ScaleName(weight));
+            FloatMatrix matrix = weights[weight];
+            replaced[index] = kernel == Int8Kernel.MatMulNBits
+                ? node.ToMatMulNBits(QuantizedName(weight), ScaleName(weight), matrix.Rows, matrix.Columns)
+                : node.ToDynamicQuantizeMatMul(QuantizedName(weight), ScaleName(weight));
         }
 
         if (replaced.Count == 0)
@@ -220,7 +257,14 @@ internal static class OnnxInt8Rewriter
 
                 if (written.Add(matrix.Name))
                 {
-                    WriteQuantized(writer, matrix);
+                    if (kernel == Int8Kernel.MatMulNBits)
+                    {
+                        WriteBlockQuantized(writer, matrix);
+                    }
+                    else
+                    {
+                        WriteQuantized(writer, matrix);
+                    }
                 }
 
                 continue;
@@ -236,6 +280,12 @@ internal static class OnnxInt8Rewriter
 
         return (writer.ToArray(), replaced.Count, kept);
     }
+
+    private static Int8MatMulSelection Kind(NodeView node, FloatMatrix weight, Dictionary<string, int> matMulsOnInput) =>
+        matMulsOnInput[node.Inputs[0]] > 1 ? Int8MatMulSelection.SharedInput
+        : weight.Rows == weight.Columns ? Int8MatMulSelection.Square
+        : weight.Columns > weight.Rows ? Int8MatMulSelection.Expanding
+        : Int8MatMulSelection.Contracting;
 
     private static bool IsConstantMatMul(NodeView node, Dictionary<string, FloatMatrix> weights) =>
         node.OpType == "MatMul" && node.Domain is "" or "ai.onnx" && node.Inputs.Count == 2 && weights.ContainsKey(node.Inputs[1]);
@@ -279,6 +329,54 @@ internal static class OnnxInt8Rewriter
         writer.WriteBytesField(GraphInitializer, scale.WrittenMemory.Span);
     }
 
+    /// <summary>Weights per block along K for <see cref="Int8Kernel.MatMulNBits"/>.</summary>
+    public const int BlockSize = 32;
+
+    // MatMulNBits wants B transposed, [N, K / block, block] as uint8 with the default zero point 128, and one scale per
+    // (column, block): symmetric, scale = max|w| / 127 over the block.
+    private static void WriteBlockQuantized(ProtoWriter writer, FloatMatrix matrix)
+    {
+        float[] values = matrix.ReadValues();
+        int k = matrix.Rows, n = matrix.Columns, blocks = (k + BlockSize - 1) / BlockSize;
+        var quantized = new byte[n * blocks * BlockSize];
+        var scales = new float[n * blocks];
+        for (int column = 0; column < n; column++)
+        {
+            for (int block = 0; block < blocks; block++)
+            {
+                int start = block * BlockSize, end = Math.Min(k, start + BlockSize);
+                float max = 0;
+                for (int row = start; row < end; row++)
+                {
+                    max = MathF.Max(max, MathF.Abs(values[row * n + column]));
+                }
+
+                float step = max > 0 ? max / 127f : 1f;
+                scales[column * blocks + block] = step;
+                int offset = (column * blocks + block) * BlockSize;
+                for (int row = start; row < start + BlockSize; row++)
+                {
+                    float q = row < end ? Math.Clamp(MathF.Round(values[row * n + column] / step, MidpointRounding.ToEven), -127f, 127f) : 0f;
+                    quantized[offset + row - start] = (byte)(q + 128);
+                }
+            }
+        }
+
+        var tensor = new ProtoWriter(quantized.Length + 64);
+        tensor.WritePackedInt64Field(TensorDims, [n, blocks, BlockSize]);
+        tensor.WriteVarintField(TensorDataType, DataTypeUInt8);
+        tensor.WriteStringField(TensorName, QuantizedName(matrix.Name));
+        tensor.WriteBytesField(TensorRawData, quantized);
+        writer.WriteBytesField(GraphInitializer, tensor.WrittenMemory.Span);
+
+        var scale = new ProtoWriter(scales.Length * 4 + 64);
+        scale.WritePackedInt64Field(TensorDims, [scales.Length]);
+        scale.WriteVarintField(TensorDataType, DataTypeFloat);
+        scale.WriteStringField(TensorName, ScaleName(matrix.Name));
+        scale.WriteFloatsAsBytesField(TensorRawData, scales);
+        writer.WriteBytesField(GraphInitializer, scale.WrittenMemory.Span);
+    }
+
     /// <summary>The parts of a NodeProto the rewrite reads.</summary>
     private sealed class NodeView
     {
@@ -309,6 +407,54 @@ internal static class OnnxInt8Rewriter
             }
 
             return node;
+        }
+
+        /// <summary>The same node as MatMulNBits(A, B, scales) with bits 8, block <see cref="BlockSize"/>, accuracy_level 4 (int8 compute).</summary>
+        public byte[] ToMatMulNBits(string quantizedWeight, string scale, int k, int n)
+        {
+            var writer = new ProtoWriter();
+            bool inputsWritten = false;
+            foreach (ProtoField field in _fields)
+            {
+                switch (field.Number)
+                {
+                    case NodeInput:
+                        if (!inputsWritten)
+                        {
+                            writer.WriteStringField(NodeInput, Inputs[0]);
+                            writer.WriteStringField(NodeInput, quantizedWeight);
+                            writer.WriteStringField(NodeInput, scale);
+                            inputsWritten = true;
+                        }
+
+                        break;
+                    case NodeOpType:
+                        writer.WriteStringField(NodeOpType, "MatMulNBits");
+                        break;
+                    case NodeDomain:
+                        break;
+                    default:
+                        writer.WriteRaw(field.Raw.Span);
+                        break;
+                }
+            }
+
+            WriteIntAttribute(writer, "K", k);
+            WriteIntAttribute(writer, "N", n);
+            WriteIntAttribute(writer, "bits", 8);
+            WriteIntAttribute(writer, "block_size", BlockSize);
+            WriteIntAttribute(writer, "accuracy_level", 4);
+            writer.WriteStringField(NodeDomain, OnnxInt8Rewriter.Domain);
+            return writer.ToArray();
+        }
+
+        private static void WriteIntAttribute(ProtoWriter writer, string name, long value)
+        {
+            var attribute = new ProtoWriter();
+            attribute.WriteStringField(AttributeName, name);
+            attribute.WriteVarintField(AttributeInt, (ulong)value);
+            attribute.WriteVarintField(AttributeType, AttributeTypeInt);
+            writer.WriteBytesField(NodeAttribute, attribute.WrittenMemory.Span);
         }
 
         /// <summary>The same node (outputs, name, attributes, doc string in their places) as DynamicQuantizeMatMul(A, B int8, b_scale).</summary>
