@@ -102,7 +102,7 @@ internal sealed class OnnxEmbeddingModel : IDisposable
         Int8RewriteResult result;
         try
         {
-            result = OnnxInt8Rewriter.Rewrite(File.ReadAllBytes(modelPath));
+            result = OnnxInt8Rewriter.Rewrite(File.ReadAllBytes(modelPath), Int8MatMulSelection.All, OnnxInt8Rewriter.ShippedKernel);
         }
         catch (InvalidDataException e)
         {

@@ -2,8 +2,9 @@ using System.Globalization;
 using System.Security.Cryptography;
 using SemCache.Embedding.Quantization;
 
-// semcache-model-quantizer <model.onnx> <model.int8.onnx> <expected-sha256|-> [All|ExceptSharedInput|kinds] [DynamicQuantizeMatMul|MatMulNBits]
-//   Rewrites every MatMul with a constant weight into DynamicQuantizeMatMul (OnnxInt8Rewriter) and writes the result
+// semcache-model-quantizer <model.onnx> <model.int8.onnx> <expected-sha256|-> [selection] [kernel]
+//   Rewrites the MatMuls with a constant weight (OnnxInt8Rewriter; selection: All, ExceptSharedInput, or roles such as
+//   Expanding,Contracting; kernel: MatMulNBits, the shipped one, or DynamicQuantizeMatMul) and writes the result
 //   only if its SHA-256 is the expected one ('-' accepts any and prints it), so a build never ships a model that
 //   nobody has measured.
 if (args.Length is < 3 or > 5)
@@ -14,7 +15,7 @@ if (args.Length is < 3 or > 5)
 
 string input = args[0], output = args[1], expected = args[2];
 Int8MatMulSelection selection = args.Length == 4 ? Enum.Parse<Int8MatMulSelection>(args[3]) : Int8MatMulSelection.All;
-Int8Kernel kernel = args.Length == 5 ? Enum.Parse<Int8Kernel>(args[4]) : Int8Kernel.DynamicQuantizeMatMul;
+Int8Kernel kernel = args.Length == 5 ? Enum.Parse<Int8Kernel>(args[4]) : OnnxInt8Rewriter.ShippedKernel;
 Int8RewriteResult result = OnnxInt8Rewriter.Rewrite(File.ReadAllBytes(input), selection, kernel);
 string sha = Convert.ToHexStringLower(SHA256.HashData(result.Model));
 if (expected != "-" && !string.Equals(sha, expected, StringComparison.OrdinalIgnoreCase))
