@@ -5,21 +5,28 @@ using SemCache.Embedding;
 using SemCache.Evaluation;
 
 // Evaluations of the embedding engine.
-//   semcache-eval stsb [path-to-stsb-test.tsv] [--expected 0.8203] [--tolerance 0.002]
+//   semcache-eval stsb [path-to-stsb-test.tsv] [--expected 0.8203] [--tolerance 0.002] [--precision Float32|Int8]
 //     exits 1 when the Spearman correlation falls outside expected ± tolerance, so CI catches a pipeline drift.
-//   semcache-eval speed [--seconds 10] [--window-us 300] [--threads 0]
+//   semcache-eval speed [--seconds 10] [--window-us 300] [--threads 0] [--precision Float32|Int8]
 //     the workloads that bench/peers/node/embed-peers.mjs runs on other stacks, as one JSON line.
+//   semcache-eval qqp [qqp-dev.tsv] [--limit 5000] [--threshold 0.90] [--tolerance 0.01] [--precision Int8]
+//     cache precision and recall on Quora duplicate pairs, Float32 beside the given precision; exits 1 when they differ
+//     by more than the tolerance.
+// Every command also takes --model <model.onnx> (with the bundled vocabulary) to measure another model file.
 return args.Length > 0 ? args[0] switch
 {
     "stsb" => await Stsb.RunAsync(args[1..]),
     "speed" => await Speed.RunAsync(args[1..]),
+    "qqp" => await Qqp.RunAsync(args[1..]),
     _ => Usage(),
 } : Usage();
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: semcache-eval stsb [stsb-test.tsv] [--expected 0.8203] [--tolerance 0.002]");
-    Console.Error.WriteLine("       semcache-eval speed [--seconds 10] [--window-us 300] [--threads 0]");
+    Console.Error.WriteLine("usage: semcache-eval stsb [stsb-test.tsv] [--expected 0.8203] [--tolerance 0.002] [--precision Float32|Int8]");
+    Console.Error.WriteLine("       semcache-eval speed [--seconds 10] [--window-us 300] [--threads 0] [--precision Float32|Int8]");
+    Console.Error.WriteLine("       semcache-eval qqp [qqp-dev.tsv] [--limit 5000] [--threshold 0.90] [--tolerance 0.01] [--precision Int8]");
+    Console.Error.WriteLine("       (each: [--model model.onnx] for another model file with the bundled vocabulary)");
     return 2;
 }
 
@@ -30,6 +37,7 @@ internal static class Stsb
         string path = "../shared/data/stsb-test.tsv";
         double expected = 0.8203;
         double tolerance = 0.002;
+        EmbeddingOptions options = ModelFlags.Take(ref args);
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -62,7 +70,7 @@ internal static class Stsb
             second.Add(fields[2]);
         }
 
-        await using TextEmbedder embedder = TextEmbedder.Create();
+        await using TextEmbedder embedder = TextEmbedder.Create(options);
         long started = Stopwatch.GetTimestamp();
         EmbeddingResult[] a = await embedder.EmbedManyAsync(first);
         EmbeddingResult[] b = await embedder.EmbedManyAsync(second);
@@ -76,7 +84,7 @@ internal static class Stsb
         double spearman = Spearman(cosine, gold.ToArray());
         bool ok = Math.Abs(spearman - expected) <= tolerance;
         Console.WriteLine(FormattableString.Invariant(
-            $"STS-B test: {gold.Count} pairs, model {embedder.ModelName}, cosine Spearman {spearman:F4} (published {expected:F4} ± {tolerance:F4}): {(ok ? "PASS" : "FAIL")}"));
+            $"STS-B test: {gold.Count} pairs, model {embedder.ModelName} {options.Precision}, cosine Spearman {spearman:F4} (published {expected:F4} ± {tolerance:F4}): {(ok ? "PASS" : "FAIL")}"));
         Console.WriteLine(FormattableString.Invariant(
             $"embedded {2 * gold.Count} sentences in {elapsed.TotalSeconds:F1} s ({2 * gold.Count / elapsed.TotalSeconds:F0}/s) in {embedder.BatchCount} model calls"));
         return ok ? 0 : 1;

@@ -23,13 +23,13 @@ internal static class Speed
     public static async Task<int> RunAsync(string[] args)
     {
         double seconds = 10;
+        EmbeddingOptions options = ModelFlags.Take(ref args);
         int index = Array.IndexOf(args, "--seconds");
         if (index >= 0 && index + 1 < args.Length)
         {
             seconds = double.Parse(args[index + 1], CultureInfo.InvariantCulture);
         }
 
-        var options = new EmbeddingOptions();
         index = Array.IndexOf(args, "--window-us");
         if (index >= 0 && index + 1 < args.Length)
         {
@@ -46,13 +46,18 @@ internal static class Speed
         TimeSpan duration = TimeSpan.FromSeconds(seconds);
         var results = new Dictionary<string, object>
         {
+            ["precision"] = options.Precision.ToString(),
             ["threads"] = options.IntraOpThreads == 0 ? Environment.ProcessorCount : options.IntraOpThreads,
             ["window_us"] = options.BatchWindow.TotalMicroseconds,
             ["tokens"] = embedder.Tokenizer.Tokenize(Short).Ids.Length,
         };
 
         await ClosedLoop(embedder, 32, batched: true, TimeSpan.FromSeconds(1)).ConfigureAwait(false);
-        results["lone_direct_ms"] = Math.Round(Sequential(duration, () => embedder.Embed(Short)), 3);
+        TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        results["lone_direct_ms"] = Math.Round(Sequential(duration, () => embedder.Embed(Short), out long calls), 3);
+        // Processor time per call: on a shared machine, the cost of a call that other processes' load does not inflate
+        // (with --threads 1; more intra-op threads spin while they wait, which counts here too).
+        results["lone_direct_cpu_ms"] = Math.Round((Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds / (calls + 1), 3);
         results["lone_batched_ms"] = Math.Round(await SequentialAsync(duration, () => embedder.EmbedAsync(Short)).ConfigureAwait(false), 3);
         results["plain_32_callers_per_s"] = Math.Round(await ClosedLoop(embedder, 32, batched: false, duration).ConfigureAwait(false), 1);
         long batches = embedder.BatchCount, texts = embedder.BatchedTextCount;
@@ -62,10 +67,10 @@ internal static class Speed
         return 0;
     }
 
-    private static double Sequential(TimeSpan duration, Action embed)
+    private static double Sequential(TimeSpan duration, Action embed, out long n)
     {
         embed();
-        long n = 0;
+        n = 0;
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < duration)
         {

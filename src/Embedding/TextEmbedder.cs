@@ -67,7 +67,7 @@ public sealed partial class TextEmbedder : IDisposable, IAsyncDisposable
         OnnxEmbeddingModel model = OnnxEmbeddingModel.Load(options, options.ResolveModelPath());
         var embedder = new TextEmbedder(options, tokenizer, model);
         double elapsedMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-        Log.ModelLoaded(logger, embedder.ModelName, embedder.Dimension, model.ExecutionProvider, model.IntraOpThreads, options.MaxTokens, elapsedMs);
+        Log.ModelLoaded(logger, embedder.ModelName, options.Precision, embedder.Dimension, model.ExecutionProvider, model.IntraOpThreads, options.MaxTokens, elapsedMs);
         return embedder;
     }
 
@@ -193,7 +193,7 @@ public sealed partial class TextEmbedder : IDisposable, IAsyncDisposable
     private static partial class Log
     {
         [LoggerMessage(EventId = 1, Level = LogLevel.Information,
-            Message = "Embedding model {Model} loaded: dimension {Dimension}, {Provider}, {Threads} intra-op threads, window {MaxTokens} tokens, in {ElapsedMs:F0} ms")]
-        public static partial void ModelLoaded(ILogger logger, string model, int dimension, string provider, int threads, int maxTokens, double elapsedMs);
+            Message = "Embedding model {Model} loaded: {Precision}, dimension {Dimension}, {Provider}, {Threads} intra-op threads, window {MaxTokens} tokens, in {ElapsedMs:F0} ms")]
+        public static partial void ModelLoaded(ILogger logger, string model, ModelPrecision precision, int dimension, string provider, int threads, int maxTokens, double elapsedMs);
     }
 }

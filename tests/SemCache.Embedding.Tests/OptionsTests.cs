@@ -20,6 +20,7 @@ public sealed class OptionsTests
         { "MaxBatchSize 4096", o => o.MaxBatchSize = 4096 },
         { "CudaDeviceId 255", o => o.CudaDeviceId = 255 },
         { "Pooling Cls", o => o.Pooling = PoolingMode.Cls },
+        { "Precision Int8", o => o.Precision = ModelPrecision.Int8 },
     };
 
     [Theory]
@@ -46,6 +47,7 @@ public sealed class OptionsTests
         { "MaxBatchSize", o => o.MaxBatchSize = 4097 },
         { "Pooling", o => o.Pooling = (PoolingMode)7 },
         { "ExecutionProvider", o => o.ExecutionProvider = (ExecutionProviderKind)7 },
+        { "Precision", o => o.Precision = (ModelPrecision)7 },
         { "CudaDeviceId", o => o.CudaDeviceId = -1 },
         { "CudaDeviceId", o => o.CudaDeviceId = 256 },
         { "ModelPath", o => o.ModelPath = " " },
@@ -64,6 +66,25 @@ public sealed class OptionsTests
         Assert.Equal(option, e.ParamName);
         Assert.Contains("Embedding:" + option, e.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => TextEmbedder.Create(options));
+    }
+
+    [Fact]
+    public void APrecisionOutOfTheEnumNamesTheAllowedValues()
+    {
+        var options = new EmbeddingOptions { Precision = (ModelPrecision)7 };
+        ArgumentException e = Assert.Throws<ArgumentException>(options.Validate);
+        Assert.Contains("Float32 or Int8", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Int8ResolvesTheBundledInt8FileAndAffectsNoCustomPath()
+    {
+        Assert.EndsWith(Path.Combine("all-MiniLM-L6-v2", "model.int8.onnx"), new EmbeddingOptions { Precision = ModelPrecision.Int8 }.ResolveModelPath(), StringComparison.Ordinal);
+        Assert.EndsWith(Path.Combine("all-MiniLM-L6-v2", "model.onnx"), new EmbeddingOptions().ResolveModelPath(), StringComparison.Ordinal);
+        var custom = new EmbeddingOptions { ModelPath = "/models/x/model.onnx", VocabPath = "/models/x/vocab.txt", Precision = ModelPrecision.Int8 };
+        Assert.Equal("/models/x/model.onnx", custom.ResolveModelPath());
+        Assert.True(custom.RewritesAtLoad);
+        Assert.False(new EmbeddingOptions { Precision = ModelPrecision.Int8 }.RewritesAtLoad);
     }
 
     [Fact]

@@ -176,6 +176,7 @@ internal sealed class EmbeddingOptionsValidator : IValidateOptions<EmbeddingOpti
         failures.Range(nameof(options.MaxBatchTokens), options.MaxBatchTokens, Math.Max(options.MaxTokens, 1), 1 << 20);
         failures.Range(nameof(options.MaxBatchSize), options.MaxBatchSize, 1, 4096);
         failures.Defined(nameof(options.Pooling), options.Pooling);
+        failures.Defined(nameof(options.Precision), options.Precision);
         failures.Defined(nameof(options.ExecutionProvider), options.ExecutionProvider);
         failures.Range(nameof(options.CudaDeviceId), options.CudaDeviceId, 0, 255);
         return failures.Result(options.Validate);
