@@ -339,33 +339,44 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
     // ------------------------------------------------------------------ memory and lifetime
 
     /// <summary>Bytes of managed and native memory this graph holds (vectors, codes, lists, ids, map).</summary>
-    internal long MemoryBytes()
+    internal long MemoryBytes() => Memory().HeapTotal;
+
+    /// <summary>The graph's memory by layer, from the sizes of the arrays it allocated.</summary>
+    internal IndexMemory Memory()
     {
-        long total = 0;
-        foreach (NodeChunk? chunk in _chunks)
+        long vectors = 0, mapped = 0, codes = 0, level0 = 0, upperLinks = 0, nodeState = 0;
+        NodeChunk?[] chunks = _chunks;
+        foreach (NodeChunk? chunk in chunks)
         {
             if (chunk is null)
             {
                 continue;
             }
 
-            total += chunk.Floats.HeapBytes + (chunk.Codes?.HeapBytes ?? 0) + ((long)chunk.Links0.Length * 4) +
-                     ((long)chunk.Ids.Length * 8) + chunk.Levels.Length + chunk.States.Length + ((long)chunk.Locks.Length * 4) +
-                     ((long)chunk.Generations.Length * 4) +
-                     ((chunk.Scales?.LongLength ?? 0) * 4) + ((long)chunk.Upper.Length * 8);
+            vectors += chunk.Floats.HeapBytes;
+            mapped += chunk.Floats.HeapBytes == 0 ? chunk.Floats.Length : 0;
+            codes += (chunk.Codes?.HeapBytes ?? 0) + ((chunk.Scales?.LongLength ?? 0) * 4);
+            level0 += ArrayBytes(chunk.Links0.LongLength * 4);
+            nodeState += ArrayBytes(chunk.Ids.LongLength * 8) + ArrayBytes(chunk.Levels.Length) + ArrayBytes(chunk.States.Length) +
+                         ArrayBytes(chunk.Locks.LongLength * 4) + ArrayBytes(chunk.Generations.LongLength * 4) + ArrayBytes(chunk.Upper.LongLength * 8);
             foreach (int[]? upper in chunk.Upper)
             {
-                total += upper is null ? 0 : 24 + ((long)upper.Length * 4);
+                upperLinks += upper is null ? 0 : ArrayBytes((long)upper.Length * 4);
             }
         }
 
+        long idMap;
         lock (_slotLock)
         {
-            total += (long)_idToSlot.EnsureCapacity(0) * 28; // entry (24 bytes) + bucket (4 bytes)
+            // Dictionary<long, int>: a 24-byte entry and a 4-byte bucket per unit of capacity.
+            idMap = ArrayBytes((long)_idToSlot.EnsureCapacity(0) * 24) + ArrayBytes((long)_idToSlot.EnsureCapacity(0) * 4) + ArrayBytes((long)_freeSlots.Count * 4);
         }
 
-        return total;
+        return new IndexMemory(vectors, mapped, codes, level0, upperLinks, nodeState, idMap, ArrayBytes((long)chunks.Length * 8) + (chunks.Length * 64L) + 512);
     }
+
+    // An array's object header and length word.
+    private static long ArrayBytes(long payload) => payload + 24;
 
     private void ThrowIfDisposed()
     {
@@ -382,6 +393,8 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
     IVectorPartitionIndex? IVectorPartitionIndex.Successor => null;
 
     long IVectorPartitionIndex.MemoryBytes => MemoryBytes();
+
+    IndexMemory IVectorPartitionIndex.Memory => Memory();
 
     WriteOutcome IVectorPartitionIndex.TryAdd(long id, ReadOnlySpan<float> vector) =>
         TryAdd(id, vector) ? WriteOutcome.Applied : WriteOutcome.Unchanged;
