@@ -72,7 +72,9 @@ internal static class MemoryRun
         {
             Sample empty = Sample.Take();
             rows.Add(("empty engine open", empty));
-            PrintLayers("empty engine", engine, 0, 0);
+            StoreMemory emptyStore = engine.Memory().Store;
+            IndexMemory emptyIndex = engine.Memory().Index;
+            PrintLayers("empty engine", engine, 0, 0, default, default);
 
             var random = new Random(42);
             long textUtf8 = 0;
@@ -100,7 +102,8 @@ internal static class MemoryRun
                 Console.WriteLine();
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"## {target:N0} entries: prompt + response {text:F0} bytes of UTF-8 per entry (as the store's records hold them)"));
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RSS beyond the empty engine: {(double)(at.Rss - empty.Rss) / target:F0} B/entry, minus text {((double)(at.Rss - empty.Rss) / target) - text:F0} B/entry; anonymous RSS {(double)(at.RssAnon - empty.RssAnon) / target:F0} B/entry; GC heap {(double)(at.Heap - empty.Heap) / target:F0} B/entry; GC committed {(double)(at.Committed - empty.Committed) / target:F0} B/entry"));
-                PrintLayers(string.Create(CultureInfo.InvariantCulture, $"{target:N0} entries"), engine, target, at.Rss - empty.Rss);
+                PrintLayers(string.Create(CultureInfo.InvariantCulture, $"{target:N0} entries"), engine, target, at.Rss - empty.Rss, emptyStore, emptyIndex);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"GC heap by generation after the full GC (MiB, size / fragmentation): {at.Generations}"));
             }
 
             Console.WriteLine();
@@ -149,37 +152,40 @@ internal static class MemoryRun
         };
     }
 
-    private static void PrintLayers(string title, SemanticCacheEngine engine, long entries, long rssDelta)
+    // Each layer's bytes now, and per entry its growth over the empty engine (so fixed buffers allocated at open do not
+    // count per entry, while those FASTER fills as the log grows, up to its budget, do).
+    private static void PrintLayers(string title, SemanticCacheEngine engine, long entries, long rssDelta, StoreMemory emptyStore, IndexMemory emptyIndex)
     {
         (StoreMemory store, IndexMemory index) = engine.Memory();
         long directory = DirectoryCost(store.Entries);
         double Per(long bytes) => entries == 0 ? 0 : (double)bytes / entries;
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{title}: FASTER log {store.LogInMemoryBytes / 1048576.0:F1} MiB in memory, {store.LogOnDiskBytes / 1048576.0:F1} MiB spilled to disk; records {store.RecordBytes / 1048576.0:F1} MiB ({Per(store.RecordBytes):F0} B each)"));
-        Console.WriteLine("| Layer | MiB | B/entry |");
+        Console.WriteLine("| Layer | MiB | B/entry (growth over the empty engine) |");
         Console.WriteLine("|---|---:|---:|");
-        (string Name, long Bytes)[] layers =
+        (string Name, long Bytes, long Empty)[] layers =
         [
-            ("FASTER hybrid log pages (allocated)", store.LogAllocatedBytes),
-            ("FASTER hash index (buckets + overflow)", store.HashIndexBytes),
-            ("write-ahead-log buffer", store.WalMemoryBytes),
-            ("entry directory (measured alike, see below)", directory),
-            ("index: float vector rows (heap)", index.Vectors),
-            ("index: int8 codes + scales", index.QuantizedCodes),
-            ("index: level-0 links", index.Level0Links),
-            ("index: upper-level links", index.UpperLinks),
-            ("index: node state (ids, levels, states, locks, generations)", index.NodeState),
-            ("index: id → slot map", index.IdMap),
-            ("index: per-partition objects", index.Partitions),
+            ("FASTER hybrid log pages (allocated)", store.LogAllocatedBytes, emptyStore.LogAllocatedBytes),
+            ("FASTER hash index (buckets + overflow)", store.HashIndexBytes, emptyStore.HashIndexBytes),
+            ("write-ahead-log buffer (its budget)", store.WalMemoryBytes, emptyStore.WalMemoryBytes),
+            ("entry directory (one built alike, measured)", directory, 0),
+            ("index: float vector rows (heap)", index.Vectors, emptyIndex.Vectors),
+            ("index: int8 codes + scales", index.QuantizedCodes, emptyIndex.QuantizedCodes),
+            ("index: level-0 links", index.Level0Links, emptyIndex.Level0Links),
+            ("index: upper-level links", index.UpperLinks, emptyIndex.UpperLinks),
+            ("index: node state (ids, levels, states, locks, generations)", index.NodeState, emptyIndex.NodeState),
+            ("index: id → slot map", index.IdMap, emptyIndex.IdMap),
+            ("index: per-partition objects", index.Partitions, emptyIndex.Partitions),
         ];
-        long sum = 0;
-        foreach ((string name, long bytes) in layers)
+        long sum = 0, grown = 0;
+        foreach ((string name, long bytes, long before) in layers)
         {
             sum += bytes;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {bytes / 1048576.0:F1} | {Per(bytes):F0} |"));
+            grown += bytes - before;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {bytes / 1048576.0:F1} | {Per(bytes - before):F0} |"));
         }
 
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| sum of layers | {sum / 1048576.0:F1} | {Per(sum):F0} |"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| sum of layers | {sum / 1048576.0:F1} | {Per(grown):F0} |"));
         if (index.MappedVectors > 0)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| (float rows in mapped files, not in the sum) | {index.MappedVectors / 1048576.0:F1} | {Per(index.MappedVectors):F0} |"));
@@ -212,7 +218,7 @@ internal static class MemoryRun
         return after - before;
     }
 
-    private readonly record struct Sample(long Rss, long RssAnon, long RssFile, long Heap, long Committed)
+    private readonly record struct Sample(long Rss, long RssAnon, long RssFile, long Heap, long Committed, string Generations)
     {
         public static Sample Take()
         {
@@ -241,7 +247,15 @@ internal static class MemoryRun
                 }
             }
 
-            return new Sample(rss, anon, file, GC.GetTotalMemory(forceFullCollection: false), info.TotalCommittedBytes);
+            string[] names = ["gen0", "gen1", "gen2", "LOH", "POH"];
+            var generations = new StringBuilder();
+            for (int g = 0; g < info.GenerationInfo.Length && g < names.Length; g++)
+            {
+                GCGenerationInfo gi = info.GenerationInfo[g];
+                generations.Append(CultureInfo.InvariantCulture, $"{names[g]} {gi.SizeAfterBytes / 1048576.0:F1}/{gi.FragmentationAfterBytes / 1048576.0:F1} ");
+            }
+
+            return new Sample(rss, anon, file, GC.GetTotalMemory(forceFullCollection: false), info.TotalCommittedBytes, generations.ToString().TrimEnd());
         }
 
         private static long Kib(string line) => long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;

@@ -44,7 +44,6 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
     private volatile NodeChunk?[] _chunks = [];
 
     private readonly Lock _slotLock = new();
-    private readonly Dictionary<long, int> _idToSlot;
     private readonly Stack<int> _freeSlots = new();
     private int _highWater;
     private int _count;
@@ -80,7 +79,6 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
         _rescoreDirectory = options.RescoreStorageDirectory;
         _levelMultiplier = 1.0 / Math.Log(options.M);
         _seed = options.RandomSeed;
-        _idToSlot = new Dictionary<long, int>(options.InitialCapacity);
         _idLocks = new Lock[IdLockStripes];
         for (int i = 0; i < _idLocks.Length; i++)
         {
@@ -166,17 +164,23 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
                 int slot;
                 lock (_slotLock)
                 {
-                    if (_idToSlot.ContainsKey(id))
+                    if (MapTryGet(id, out _))
                     {
                         return false;
                     }
 
                     slot = AllocateSlot();
-                    _idToSlot.Add(id, slot);
                 }
 
+                // Mapped once its id is written (the map reads ids from the chunks); Add and Remove of this id wait on
+                // IdLock meanwhile, so nobody else can add it twice.
                 int level = RandomLevel();
                 InitializeNode(slot, id, level, normalized);
+                lock (_slotLock)
+                {
+                    MapAdd(id, slot);
+                }
+
                 Link(slot, level, scratch);
                 Interlocked.Increment(ref _count);
                 return true;
@@ -202,7 +206,7 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
                 int slot;
                 lock (_slotLock)
                 {
-                    if (!_idToSlot.Remove(id, out slot))
+                    if (!MapRemove(id, out slot))
                     {
                         return false;
                     }
@@ -240,7 +244,7 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
     {
         lock (_slotLock)
         {
-            return _idToSlot.ContainsKey(id);
+            return MapTryGet(id, out _);
         }
     }
 
@@ -263,7 +267,7 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
                 int slot;
                 lock (_slotLock)
                 {
-                    if (!_idToSlot.TryGetValue(id, out slot))
+                    if (!MapTryGet(id, out slot))
                     {
                         return false;
                     }
@@ -368,8 +372,7 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
         long idMap;
         lock (_slotLock)
         {
-            // Dictionary<long, int>: a 24-byte entry and a 4-byte bucket per unit of capacity.
-            idMap = ArrayBytes((long)_idToSlot.EnsureCapacity(0) * 24) + ArrayBytes((long)_idToSlot.EnsureCapacity(0) * 4) + ArrayBytes((long)_freeSlots.Count * 4);
+            idMap = ArrayBytes((long)_idTable.Length * 4) + ArrayBytes((long)_freeSlots.Count * 4);
         }
 
         return new IndexMemory(vectors, mapped, codes, level0, upperLinks, nodeState, idMap, ArrayBytes((long)chunks.Length * 8) + (chunks.Length * 64L) + 512);
