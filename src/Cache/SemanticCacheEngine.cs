@@ -582,6 +582,18 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
 
     internal int TrackedNamespaceCount => _statistics.TrackedNamespaces;
 
+    /// <summary>Diagnostics for the memory benchmark: what the store and the vector index hold, by part.</summary>
+    internal (StoreMemory Store, IndexMemory Index) Memory()
+    {
+        IndexMemory index = default;
+        foreach (KeyValuePair<int, PartitionedIndex> byDimension in _index.Indexes)
+        {
+            index += byDimension.Value.EstimateMemory();
+        }
+
+        return (Store.GetMemoryUsage(), index);
+    }
+
     internal int IndexedPartitionCount => _index.PartitionCount;
 
     /// <summary>Test hook: runs the store's expiry sweep now.</summary>

@@ -43,6 +43,8 @@ internal sealed class FlatIndex : IVectorPartitionIndex
 
     public long MemoryBytes => ((long)_vectors.Length * 4) + ((long)_ids.Length * 8) + 64;
 
+    public IndexMemory Memory => new(Vectors: (long)_vectors.Length * 4, MappedVectors: 0, QuantizedCodes: 0, Level0Links: 0, UpperLinks: 0, NodeState: 0, IdMap: (long)_ids.Length * 8, Partitions: 64);
+
     [SkipLocalsInit]
     public WriteOutcome TryAdd(long id, ReadOnlySpan<float> vector)
     {

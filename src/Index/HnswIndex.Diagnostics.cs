@@ -30,7 +30,7 @@ public sealed unsafe partial class HnswIndex
 
                 live++;
                 maxLiveLevel = Math.Max(maxLiveLevel, chunk.Levels[i]);
-                if (!_idToSlot.TryGetValue(chunk.Ids[i], out int mapped) || mapped != slot)
+                if (!MapTryGet(chunk.Ids[i], out int mapped) || mapped != slot)
                 {
                     problems.Add($"slot {slot} (id {chunk.Ids[i]}) is live but not mapped to it");
                 }
@@ -57,9 +57,9 @@ public sealed unsafe partial class HnswIndex
                 }
             }
 
-            if (live != _count || live != _idToSlot.Count)
+            if (live != _count || live != _idCount)
             {
-                problems.Add($"live slots {live}, Count {_count}, map {_idToSlot.Count}");
+                problems.Add($"live slots {live}, Count {_count}, map {_idCount}");
             }
 
             if (live + _freeSlots.Count != high)

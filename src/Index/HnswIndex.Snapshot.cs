@@ -123,10 +123,12 @@ public sealed unsafe partial class HnswIndex
                 if (state == NodeChunk.Live)
                 {
                     live++;
-                    if (!_idToSlot.TryAdd(chunk.Ids[i], (c * ChunkSize) + i))
+                    if (MapTryGet(chunk.Ids[i], out _))
                     {
                         ThrowHelper.Corrupt("an id appears twice.");
                     }
+
+                    MapAdd(chunk.Ids[i], (c * ChunkSize) + i);
                 }
             }
         }

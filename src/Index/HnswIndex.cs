@@ -44,7 +44,6 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
     private volatile NodeChunk?[] _chunks = [];
 
     private readonly Lock _slotLock = new();
-    private readonly Dictionary<long, int> _idToSlot;
     private readonly Stack<int> _freeSlots = new();
     private int _highWater;
     private int _count;
@@ -80,7 +79,6 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
         _rescoreDirectory = options.RescoreStorageDirectory;
         _levelMultiplier = 1.0 / Math.Log(options.M);
         _seed = options.RandomSeed;
-        _idToSlot = new Dictionary<long, int>(options.InitialCapacity);
         _idLocks = new Lock[IdLockStripes];
         for (int i = 0; i < _idLocks.Length; i++)
         {
@@ -166,17 +164,23 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
                 int slot;
                 lock (_slotLock)
                 {
-                    if (_idToSlot.ContainsKey(id))
+                    if (MapTryGet(id, out _))
                     {
                         return false;
                     }
 
                     slot = AllocateSlot();
-                    _idToSlot.Add(id, slot);
                 }
 
+                // Mapped once its id is written (the map reads ids from the chunks); Add and Remove of this id wait on
+                // IdLock meanwhile, so nobody else can add it twice.
                 int level = RandomLevel();
                 InitializeNode(slot, id, level, normalized);
+                lock (_slotLock)
+                {
+                    MapAdd(id, slot);
+                }
+
                 Link(slot, level, scratch);
                 Interlocked.Increment(ref _count);
                 return true;
@@ -202,7 +206,7 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
                 int slot;
                 lock (_slotLock)
                 {
-                    if (!_idToSlot.Remove(id, out slot))
+                    if (!MapRemove(id, out slot))
                     {
                         return false;
                     }
@@ -240,7 +244,7 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
     {
         lock (_slotLock)
         {
-            return _idToSlot.ContainsKey(id);
+            return MapTryGet(id, out _);
         }
     }
 
@@ -263,7 +267,7 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
                 int slot;
                 lock (_slotLock)
                 {
-                    if (!_idToSlot.TryGetValue(id, out slot))
+                    if (!MapTryGet(id, out slot))
                     {
                         return false;
                     }
@@ -339,33 +343,43 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
     // ------------------------------------------------------------------ memory and lifetime
 
     /// <summary>Bytes of managed and native memory this graph holds (vectors, codes, lists, ids, map).</summary>
-    internal long MemoryBytes()
+    internal long MemoryBytes() => Memory().HeapTotal;
+
+    /// <summary>The graph's memory by layer, from the sizes of the arrays it allocated.</summary>
+    internal IndexMemory Memory()
     {
-        long total = 0;
-        foreach (NodeChunk? chunk in _chunks)
+        long vectors = 0, mapped = 0, codes = 0, level0 = 0, upperLinks = 0, nodeState = 0;
+        NodeChunk?[] chunks = _chunks;
+        foreach (NodeChunk? chunk in chunks)
         {
             if (chunk is null)
             {
                 continue;
             }
 
-            total += chunk.Floats.HeapBytes + (chunk.Codes?.HeapBytes ?? 0) + ((long)chunk.Links0.Length * 4) +
-                     ((long)chunk.Ids.Length * 8) + chunk.Levels.Length + chunk.States.Length + ((long)chunk.Locks.Length * 4) +
-                     ((long)chunk.Generations.Length * 4) +
-                     ((chunk.Scales?.LongLength ?? 0) * 4) + ((long)chunk.Upper.Length * 8);
+            vectors += chunk.Floats.HeapBytes;
+            mapped += chunk.Floats.HeapBytes == 0 ? chunk.Floats.Length : 0;
+            codes += (chunk.Codes?.HeapBytes ?? 0) + ((chunk.Scales?.LongLength ?? 0) * 4);
+            level0 += ArrayBytes(chunk.Links0.LongLength * 4);
+            nodeState += ArrayBytes(chunk.Ids.LongLength * 8) + ArrayBytes(chunk.Levels.Length) + ArrayBytes(chunk.States.Length) +
+                         ArrayBytes(chunk.Locks.LongLength * 4) + ArrayBytes(chunk.Generations.LongLength * 4) + ArrayBytes(chunk.Upper.LongLength * 8);
             foreach (int[]? upper in chunk.Upper)
             {
-                total += upper is null ? 0 : 24 + ((long)upper.Length * 4);
+                upperLinks += upper is null ? 0 : ArrayBytes((long)upper.Length * 4);
             }
         }
 
+        long idMap;
         lock (_slotLock)
         {
-            total += (long)_idToSlot.EnsureCapacity(0) * 28; // entry (24 bytes) + bucket (4 bytes)
+            idMap = ArrayBytes((long)_idTable.Length * 4) + ArrayBytes((long)_freeSlots.Count * 4);
         }
 
-        return total;
+        return new IndexMemory(vectors, mapped, codes, level0, upperLinks, nodeState, idMap, ArrayBytes((long)chunks.Length * 8) + (chunks.Length * 64L) + 512);
     }
+
+    // An array's object header and length word.
+    private static long ArrayBytes(long payload) => payload + 24;
 
     private void ThrowIfDisposed()
     {
@@ -382,6 +396,8 @@ public sealed unsafe partial class HnswIndex : IDisposable, IVectorPartitionInde
     IVectorPartitionIndex? IVectorPartitionIndex.Successor => null;
 
     long IVectorPartitionIndex.MemoryBytes => MemoryBytes();
+
+    IndexMemory IVectorPartitionIndex.Memory => Memory();
 
     WriteOutcome IVectorPartitionIndex.TryAdd(long id, ReadOnlySpan<float> vector) =>
         TryAdd(id, vector) ? WriteOutcome.Applied : WriteOutcome.Unchanged;

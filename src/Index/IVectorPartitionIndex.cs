@@ -32,6 +32,9 @@ internal interface IVectorPartitionIndex : IDisposable
     /// <summary>Bytes held on the managed heap (vectors, lists, maps), an estimate from array sizes.</summary>
     long MemoryBytes { get; }
 
+    /// <summary><see cref="MemoryBytes"/> by layer.</summary>
+    IndexMemory Memory { get; }
+
     /// <summary><see langword="true"/> for an HNSW graph, <see langword="false"/> for a flat scan.</summary>
     bool IsGraph { get; }
 

@@ -349,6 +349,26 @@ public sealed partial class PartitionedIndex : IDisposable
         return total;
     }
 
+    /// <summary>
+    /// <see cref="EstimateMemoryBytes"/> by layer (vectors, links, node state, maps, per-partition objects), for the
+    /// memory benchmark; each partition's slot and dictionary node are counted in <see cref="IndexMemory.Partitions"/>.
+    /// </summary>
+    /// <returns>The sum over the partitions.</returns>
+    public IndexMemory EstimateMemory()
+    {
+        IndexMemory total = default;
+        foreach (KeyValuePair<PartitionKey, PartitionSlot> p in _partitions)
+        {
+            if (p.Value.TryEnter())
+            {
+                // PartitionSlot (40 bytes) and its ConcurrentDictionary node (56 bytes, key 16, value, next, hash).
+                total += p.Value.Index.Memory + new IndexMemory(0, 0, 0, 0, 0, 0, 0, 96);
+                Exit(p.Key, p.Value);
+            }
+        }
+
+        return total;
+    }
 
     private void ThrowIfDisposed()
     {

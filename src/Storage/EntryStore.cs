@@ -121,6 +121,17 @@ public sealed class EntryStore : IAsyncDisposable
     /// <summary>Write-ahead-log address committed so far (for tests).</summary>
     internal long WalCommittedAddress => _wal?.CommittedUntilAddress ?? 0;
 
+    /// <summary>What the store holds in memory, by part (a diagnostic: the memory benchmark reports it).</summary>
+    /// <returns>Sizes read from FASTER's allocator and hash index.</returns>
+    /// <exception cref="InvalidOperationException">The store is not open.</exception>
+    public StoreMemory GetMemoryUsage()
+    {
+        RecordLog records = _records ?? throw new InvalidOperationException("The entry store is not open.");
+        long head = records.HeadAddress, tail = records.TailAddress, begin = records.BeginAddress;
+        long wal = _wal is null ? 0 : 1L << WriteAheadLog.MemoryBits(_options.PageSizeBytes);
+        return new StoreMemory(Count, records.AllocatedLogBytes, tail - Math.Max(head, begin), Math.Max(0, head - begin), records.HashIndexBytes, wal, Bytes);
+    }
+
     /// <summary>Namespace hashes with a live-entry counter (for tests: a counter reaching zero must go).</summary>
     internal int TrackedNamespaces => Volatile.Read(ref _directory).NamespaceCount;
 

@@ -45,6 +45,15 @@ internal sealed class RecordLog : IDisposable
 
     public long SafeReadOnlyAddress => _kv.Log.SafeReadOnlyAddress;
 
+    /// <summary>Lowest address still in memory; records below it are read from the log file.</summary>
+    public long HeadAddress => _kv.Log.HeadAddress;
+
+    /// <summary>Bytes of log pages allocated in memory.</summary>
+    public long AllocatedLogBytes => _kv.Log.MemorySizeBytes;
+
+    /// <summary>Bytes of the hash index: its 64-byte buckets, main and overflow.</summary>
+    public long HashIndexBytes => (_kv.IndexSize + _kv.OverflowBucketCount) * 64;
+
     /// <summary>Writes a record (write lock held).</summary>
     [SkipLocalsInit]
     public unsafe void Upsert(ulong id, ReadOnlySpan<byte> record)

@@ -17,6 +17,9 @@ internal static class WriteAheadLog
 
     public static int SegmentBits(int pageBits) => Math.Max(pageBits, DataDirectoryLayout.KvSegmentSizeBits);
 
+    /// <summary>log2 of the log's in-memory buffer: four pages, at least 32 MiB.</summary>
+    public static int MemoryBits(int pageSizeBytes) => Math.Max(BitOperations.Log2((uint)pageSizeBytes) + 2, 25);
+
     /// <summary>Opens (recovering what FASTER can) or creates the log.</summary>
     public static (FasterLog Log, IDevice Device) Open(EntryStoreOptions options, DataDirectoryLayout layout, Func<string, IDevice> createDevice)
     {
@@ -28,7 +31,7 @@ internal static class WriteAheadLog
             LogDevice = device,
             LogCommitDir = Path.Combine(layout.WalDirectory, "commits"),
             PageSizeBits = pageBits,
-            MemorySizeBits = Math.Max(pageBits + 2, 25),
+            MemorySizeBits = MemoryBits(options.PageSizeBytes),
             SegmentSizeBits = SegmentBits(pageBits),
             LogChecksum = LogChecksumType.PerEntry,
             TryRecoverLatest = true,
