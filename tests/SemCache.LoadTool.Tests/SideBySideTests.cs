@@ -148,19 +148,22 @@ public sealed class SideBySideTests
     }
 
     [Fact]
-    public void KneeIsTheLastStepWithinTheBoundBeforeTheFirstThatIsNot()
+    public void KneeIsTheHighestStepWithinTheBound()
     {
         KneeStep[] steps =
         [
             Step(50, 50, 10_000, 20_000),
-            Step(80, 80, 11_000, 30_000),
-            Step(110, 109, 12_000, 40_000), // 3.3×: the tail has grown
-            Step(140, 139, 12_000, 20_000), // within again, but after a failed step: not the knee
+            Step(80, 80, 11_000, 40_000), // 3.6×: one stall, the search goes on
+            Step(110, 109, 12_000, 30_000), // within again: the stall was noise
+            Step(140, 139, 12_000, 40_000), // past the bound
+            Step(170, 168, 13_000, 50_000), // twice in a row: the end
         ];
 
-        Assert.Equal(StepVerdict.TailTooLong, KneeSearch.Judge(steps[2]));
-        Assert.Equal(80, KneeSearch.Knee(steps)!.TargetRate);
-        Assert.False(KneeSearch.ShouldContinue(steps[2]));
+        Assert.Equal(StepVerdict.TailTooLong, KneeSearch.Judge(steps[1]));
+        Assert.True(KneeSearch.ShouldContinue(steps[..2]));
+        Assert.True(KneeSearch.ShouldContinue(steps[..4]));
+        Assert.False(KneeSearch.ShouldContinue(steps));
+        Assert.Equal(110, KneeSearch.Knee(steps)!.TargetRate);
     }
 
     [Fact]
@@ -169,7 +172,10 @@ public sealed class SideBySideTests
         Assert.Equal(StepVerdict.NotSustained, KneeSearch.Judge(Step(100, 89, 10_000, 12_000)));
         Assert.Equal(StepVerdict.Within, KneeSearch.Judge(Step(100, 90, 10_000, 30_000)));
         Assert.Equal(StepVerdict.Errors, KneeSearch.Judge(Step(100, 100, 10_000, 12_000, errors: 1)));
-        Assert.Null(KneeSearch.Knee([Step(100, 50, 10_000, 12_000), Step(200, 200, 10_000, 12_000)]));
+        Assert.False(KneeSearch.ShouldContinue([Step(50, 50, 10_000, 12_000), Step(100, 50, 10_000, 12_000)]));
+        Assert.False(KneeSearch.ShouldContinue([Step(100, 100, 10_000, 12_000, errors: 1)]));
+        Assert.True(KneeSearch.ShouldContinue([]));
+        Assert.Null(KneeSearch.Knee([Step(100, 50, 10_000, 12_000)]));
         Assert.Null(KneeSearch.Knee([]));
     }
 

@@ -10,7 +10,7 @@ namespace SemCache.LoadTool.Commands;
 /// knee: the mixed load of --concurrency clients (default 64; 70 % Gets, 30 % Sets, every prompt a new text of a texts
 /// file) first closed-loop for --probe-seconds to measure its capacity, then at fixed rates (open loop, latency from
 /// the intended send time) stepping up from a quarter of that capacity, --step-seconds each, until a step's Get p99
-/// exceeds 3 × its p50, its rate is not sustained, or requests fail (<see cref="KneeSearch"/>).
+/// exceeds 3 × its p50 twice in a row, its rate is not sustained, or requests fail (<see cref="KneeSearch"/>).
 /// </summary>
 internal static class KneeCommand
 {
@@ -82,7 +82,7 @@ internal static class KneeCommand
             var step = new KneeStep(rate, Math.Round(phase.Requests / stepSeconds, 1), phase.Requests, phase.Errors, gets.Summarize(), sets.Summarize(), phase.SendLag);
             steps.Add(step);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {rate:0}/s: achieved {step.AchievedRate:0}/s, Get p50 {step.Get.P50Us / 1000.0:0.0} ms, p99 {step.Get.P99Us / 1000.0:0.0} ms ({step.GetTailRatio:0.0}×): {KneeSearch.Judge(step)}"));
-            if (!KneeSearch.ShouldContinue(step))
+            if (!KneeSearch.ShouldContinue(steps))
             {
                 break;
             }
@@ -97,9 +97,9 @@ internal static class KneeCommand
 
         if (knee is null)
         {
-            context.Result.Notes.Add("Even the first step was past the bound: the knee lies below a quarter of the closed-loop capacity.");
+            context.Result.Notes.Add("No step kept within the bound: the knee lies below a quarter of the closed-loop capacity, or the machine was too noisy to tell.");
         }
-        else if (steps.All(s => KneeSearch.Judge(s) == StepVerdict.Within))
+        else if (KneeSearch.ShouldContinue(steps))
         {
             context.Result.Notes.Add("Every step kept within the bound: the knee is at least the highest rate tried.");
         }

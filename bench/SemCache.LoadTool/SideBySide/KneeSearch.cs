@@ -74,26 +74,43 @@ internal static class KneeSearch
         return step.Get.Count > 0 && step.GetTailRatio <= TailBound ? StepVerdict.Within : StepVerdict.TailTooLong;
     }
 
-    /// <summary>The last step judged <see cref="StepVerdict.Within"/> before the first that is not; null when the first already fails.</summary>
+    /// <summary>
+    /// The highest rate judged <see cref="StepVerdict.Within"/>; null when none was. A step past the tail bound alone
+    /// does not end the search (one stall of a shared machine can do that), so a higher step may still pass; the
+    /// search ends at the first step not sustained or with errors, or at two steps past the bound in a row.
+    /// </summary>
     public static KneeStep? Knee(IReadOnlyList<KneeStep> steps)
     {
         ArgumentNullException.ThrowIfNull(steps);
         KneeStep? knee = null;
         foreach (KneeStep step in steps)
         {
-            if (Judge(step) != StepVerdict.Within)
+            if (Judge(step) == StepVerdict.Within && (knee is null || step.TargetRate > knee.TargetRate))
             {
-                break;
+                knee = step;
             }
-
-            knee = step;
         }
 
         return knee;
     }
 
-    /// <summary>Whether to run another step after this one: not once a step has failed.</summary>
-    public static bool ShouldContinue(KneeStep last) => Judge(last) == StepVerdict.Within;
+    /// <summary>Whether to run another step after <paramref name="steps"/>: see <see cref="Knee"/>.</summary>
+    public static bool ShouldContinue(IReadOnlyList<KneeStep> steps)
+    {
+        ArgumentNullException.ThrowIfNull(steps);
+        if (steps.Count == 0)
+        {
+            return true;
+        }
+
+        StepVerdict last = Judge(steps[^1]);
+        return last switch
+        {
+            StepVerdict.Within => true,
+            StepVerdict.TailTooLong => steps.Count < 2 || Judge(steps[^2]) == StepVerdict.Within,
+            _ => false,
+        };
+    }
 
     /// <summary>The mixed load's operation for a sequence number: 3 of every 10 are Sets (30 %), spread evenly.</summary>
     public static bool IsSet(long sequence) => (sequence % 10) is 2 or 5 or 8;
