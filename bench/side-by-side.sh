@@ -14,8 +14,8 @@
 # What it does: builds the server and semcache-bench (Release) once; cuts the texts from ../shared/data/qqp-dev.tsv
 # (2,000 stored q1s, queries never stored and never repeated, 20,000 for the bulk load, the rest for the mixed load);
 # starts the server on free loopback ports with a fresh temporary data directory; preloads the 2,000 entries; then per
-# round, alternating so that machine noise hits both sides: one Get at a time / transformers.js one text at a time,
-# 32 concurrent Gets / transformers.js batch-32 on the same texts, the Embed RPC one text at a time, and (first round)
+# round, alternating so that machine noise hits both sides: the Embed RPC one text at a time, one Get at a time /
+# transformers.js one text at a time, 32 concurrent Gets / transformers.js batch-32 on the same texts, and (first round)
 # the SetMany bulk load / transformers.js batch-32 on the bulk texts; the knee of 64 mixed clients (70 % Get, 30 % Set)
 # at fixed rates; exact Gets with h2load against Redis GET with redis-benchmark at 16 and 64 connections (Redis on a
 # free port, no persistence); and finally `semcache-bench side-by-side-report`, which writes DIR/summary.md (the
@@ -183,14 +183,15 @@ for round in $(seq 1 "$rounds"); do
   alone=(--texts "$texts/queries.txt" --offset "$base" --take "$n_alone")
   many=(--texts "$texts/queries.txt" --offset $((base + n_alone)) --take "$n_32")
   embed=(--texts "$texts/queries.txt" --offset $((base + n_alone + n_32)) --take "$n_embed")
+  # Embed and one Get at a time back to back (their ratio is server against server), then transformers.js.
+  step "round $round: Embed RPC, one text at a time ($n_embed texts)" "$r/embed-1.log" \
+    "${bench[@]}" embed "${common[@]}" "${embed[@]}" --concurrency 1 --out "$r/embed-1"
   step "round $round: one Get at a time ($n_alone new prompts)" "$r/gets-1.log" \
     "${bench[@]}" unique-gets "${common[@]}" "${shared[@]}" "${alone[@]}" --concurrency 1 --out "$r/gets-1"
   peer "$r/peer-lone.json" "${alone[@]}" --mode lone
   step "round $round: 32 concurrent Gets ($n_32 new prompts)" "$r/gets-32.log" \
     "${bench[@]}" unique-gets "${common[@]}" "${shared[@]}" "${many[@]}" --concurrency 32 --out "$r/gets-32"
   peer "$r/peer-batch32.json" "${many[@]}" --mode batch32
-  step "round $round: Embed RPC, one text at a time ($n_embed texts)" "$r/embed-1.log" \
-    "${bench[@]}" embed "${common[@]}" "${embed[@]}" --concurrency 1 --out "$r/embed-1"
   if [ "$round" = 1 ]; then
     # The bulk load runs once: it is the longest step, and one 20,000-entry load is what the issue asks for.
     step "SetMany bulk load ($n_bulk entries, batches of $bulk_batch)" "$r/bulk.log" \

@@ -57,7 +57,7 @@ internal static class ResultWriter
             Line();
             Line("| operation | requests | errors | throughput (req/s) | p50 (ms) | p90 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | mean (ms) |");
             Line("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-            Line(LatencyRow(result.Command == "mixed" ? "request (Get, Set on a miss)" : "Get", load.Requests, load.Errors, load.ThroughputPerSecond, load.Latency));
+            Line(LatencyRow(result.Command switch { "mixed" => "request (Get, Set on a miss)", "embed" => "Embed", _ => "Get" }, load.Requests, load.Errors, load.ThroughputPerSecond, load.Latency));
             if (load.GetLatency is LatencySummary get)
             {
                 Line(LatencyRow("Get alone", get.Count, 0, null, get));

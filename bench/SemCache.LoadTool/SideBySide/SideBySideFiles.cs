@@ -27,16 +27,27 @@ internal sealed class SideBySideFiles(string root)
         return File.Exists(path) ? [.. File.ReadAllLines(path).Where(l => l.Length > 0)] : [];
     }
 
-    /// <summary>A number at a JSON path (e.g. load.latency.p50Us) of each round's rounds/rN/<paramref name="file"/>.</summary>
-    public IEnumerable<double> FromRounds(string file, params string[] path)
+    /// <summary>
+    /// A number at a JSON path (e.g. load.latency.p50Us) of each round's rounds/rN/<paramref name="file"/>, for the
+    /// rounds that have the file (the bulk load runs in the first only); a note when no round has it.
+    /// </summary>
+    public List<double> FromRounds(string file, params string[] path)
     {
-        foreach (string round in Rounds)
+        var values = new List<double>();
+        foreach (string round in Rounds.Where(r => File.Exists(Path.Combine(r, file))))
         {
             if (Number(Path.Combine(round, file), path) is double value)
             {
-                yield return value;
+                values.Add(value);
             }
         }
+
+        if (values.Count == 0)
+        {
+            Notes.Add($"missing: rounds/rN/{file}");
+        }
+
+        return values;
     }
 
     /// <summary>A number at a JSON path, or null (with a note) when the file or the value is missing.</summary>
