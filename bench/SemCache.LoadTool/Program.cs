@@ -18,6 +18,16 @@ using SemCache.LoadTool.Commands;
 //                semcache-bench calibrate --limit 5000 --target-precision 0.95
 //   gptcache   GPTCache's published benchmark (999 paraphrase pairs) through SemCache, side by side with its table
 //                semcache-bench gptcache
+// The side-by-side run (bench/side-by-side.sh drives these; see bench/SemCache.LoadTool/RESULTS.md):
+//   texts --out DIR                    stored.txt (2,000 q1s), queries.txt, bulk.txt, mixed.txt from qqp-dev.tsv
+//   preload --texts F --namespace NS --keep-namespace      SetMany of a texts file into a shared namespace
+//   unique-gets --texts F [--offset O] [--take N]          one Get per text, none stored, none repeated
+//   embed --texts F [--offset O] [--take N]                the Embed RPC, one text a call
+//   bulk --texts F [--batch 500] [--concurrency 2]         SetMany bulk load: entries/s
+//   knee --texts F [--concurrency 64] [--step-seconds 8]   mixed 70/30 Get/Set at fixed rates stepping up to the knee
+//   grpc-body --namespace NS --texts F --line N --out FILE a gRPC-framed GetRequest for h2load, checked to be an exact hit
+//   stats [--namespace NS]             the server's counters as JSON
+//   side-by-side-report DIR            summary.md (the issue-10 table), summary.json, side-by-side.png, knee.png
 //   verify DIR...                      check result folders (used by smoke.sh)
 //   free-port | wait-ready --http-port P   helpers for scripts
 //
@@ -45,6 +55,15 @@ try
         "mixed" => await MixedCommand.RunAsync(rest, cancellation.Token),
         "calibrate" => await CalibrateCommand.RunAsync(rest, cancellation.Token),
         "gptcache" => await GptCacheCommand.RunAsync(rest, cancellation.Token),
+        "texts" => TextsCommand.Run(rest),
+        "preload" => await PreloadCommand.RunAsync(rest, cancellation.Token),
+        "unique-gets" => await UniqueGetsCommand.RunAsync(rest, cancellation.Token),
+        "embed" => await EmbedCommand.RunAsync(rest, cancellation.Token),
+        "bulk" => await BulkCommand.RunAsync(rest, cancellation.Token),
+        "knee" => await KneeCommand.RunAsync(rest, cancellation.Token),
+        "grpc-body" => await GrpcBodyCommand.RunAsync(rest, cancellation.Token),
+        "stats" => await StatsCommand.RunAsync(rest, cancellation.Token),
+        "side-by-side-report" => SideBySideReportCommand.Run(rest),
         "verify" => VerifyCommand.Run(rest),
         "free-port" => VerifyCommand.FreePort(),
         "wait-ready" => await VerifyCommand.WaitReadyAsync(rest),
@@ -77,6 +96,7 @@ static int Usage(int exitCode)
 {
     TextWriter writer = exitCode == 0 ? Console.Out : Console.Error;
     writer.WriteLine("usage: semcache-bench <pairs|exact|mixed|calibrate|gptcache> [flags]   (see bench/SemCache.LoadTool/RESULTS.md)");
+    writer.WriteLine("       semcache-bench <texts|preload|unique-gets|embed|bulk|knee|grpc-body|stats|side-by-side-report> (bench/side-by-side.sh)");
     writer.WriteLine("       semcache-bench verify DIR... | free-port | wait-ready --http-port P [--timeout S]");
     writer.WriteLine("flags: --server URL | --port N, --pairs FILE, --limit N, --concurrency N, --rate R, --duration S | --count N,");
     writer.WriteLine("       --warmup S, --threshold T, --top-k K, --target-precision P (calibrate), --zipf S, --new-fraction F,");

@@ -40,7 +40,9 @@ internal static class LoadDriver
     /// <param name="operation">Sends request number <c>sequence</c> (0-based within the phase).</param>
     /// <param name="latencies">Where latencies go; null for a warm-up.</param>
     /// <param name="progress">Called with the number of finished requests as the phase goes.</param>
-    public static async Task<PhaseResult> RunAsync(LoadShape shape, Func<long, CancellationToken, Task> operation, LatencyRecorder? latencies, IProgressSink progress, CancellationToken cancellationToken)
+    /// <param name="latenciesOf">Optional: a second recorder for request <c>sequence</c>, measured the same way (from the
+    /// intended send time at a fixed rate), for workloads that mix kinds of request and report each kind apart.</param>
+    public static async Task<PhaseResult> RunAsync(LoadShape shape, Func<long, CancellationToken, Task> operation, LatencyRecorder? latencies, IProgressSink progress, CancellationToken cancellationToken, Func<long, LatencyRecorder?>? latenciesOf = null)
     {
         ArgumentNullException.ThrowIfNull(shape);
         ArgumentNullException.ThrowIfNull(operation);
@@ -57,11 +59,11 @@ internal static class LoadDriver
         using var reporter = new Timer(_ => progress.Report(Interlocked.Read(ref state.Completed), Stopwatch.GetElapsedTime(started)), null, 200, 200);
         if (shape.RatePerSecond is double rate)
         {
-            await RunFixedRateAsync(shape, rate, operation, latencies, sendLag!, state, deadline.Token).ConfigureAwait(false);
+            await RunFixedRateAsync(shape, rate, operation, latencies, latenciesOf, sendLag!, state, deadline.Token).ConfigureAwait(false);
         }
         else
         {
-            Task[] workers = [.. Enumerable.Range(0, shape.Concurrency).Select(_ => Task.Run(() => WorkerAsync(shape, operation, latencies, state, deadline.Token), CancellationToken.None))];
+            Task[] workers = [.. Enumerable.Range(0, shape.Concurrency).Select(_ => Task.Run(() => WorkerAsync(shape, operation, latencies, latenciesOf, state, deadline.Token), CancellationToken.None))];
             await Task.WhenAll(workers).ConfigureAwait(false);
         }
 
@@ -71,7 +73,7 @@ internal static class LoadDriver
         return new PhaseResult(state.Completed, state.Errors, elapsed, state.FirstError, sendLag?.Summarize());
     }
 
-    private static async Task WorkerAsync(LoadShape shape, Func<long, CancellationToken, Task> operation, LatencyRecorder? latencies, PhaseState state, CancellationToken stop)
+    private static async Task WorkerAsync(LoadShape shape, Func<long, CancellationToken, Task> operation, LatencyRecorder? latencies, Func<long, LatencyRecorder?>? latenciesOf, PhaseState state, CancellationToken stop)
     {
         while (!stop.IsCancellationRequested)
         {
@@ -82,11 +84,11 @@ internal static class LoadDriver
             }
 
             long sent = Stopwatch.GetTimestamp();
-            await SendOneAsync(sequence, sent, operation, latencies, state).ConfigureAwait(false);
+            await SendOneAsync(sequence, sent, operation, latencies, latenciesOf, state).ConfigureAwait(false);
         }
     }
 
-    private static async Task RunFixedRateAsync(LoadShape shape, double rate, Func<long, CancellationToken, Task> operation, LatencyRecorder? latencies, LatencyRecorder sendLag, PhaseState state, CancellationToken stop)
+    private static async Task RunFixedRateAsync(LoadShape shape, double rate, Func<long, CancellationToken, Task> operation, LatencyRecorder? latencies, Func<long, LatencyRecorder?>? latenciesOf, LatencyRecorder sendLag, PhaseState state, CancellationToken stop)
     {
         using var inFlight = new SemaphoreSlim(shape.Concurrency);
         var running = new List<Task>();
@@ -114,7 +116,7 @@ internal static class LoadDriver
                         try
                         {
                             sendLag.RecordSince(intended);
-                            await SendOneAsync(issued, intended, operation, latencies, state).ConfigureAwait(false);
+                            await SendOneAsync(issued, intended, operation, latencies, latenciesOf, state).ConfigureAwait(false);
                         }
                         finally
                         {
@@ -136,13 +138,14 @@ internal static class LoadDriver
         await Task.WhenAll(running).ConfigureAwait(false);
     }
 
-    private static async Task SendOneAsync(long sequence, long measuredFrom, Func<long, CancellationToken, Task> operation, LatencyRecorder? latencies, PhaseState state)
+    private static async Task SendOneAsync(long sequence, long measuredFrom, Func<long, CancellationToken, Task> operation, LatencyRecorder? latencies, Func<long, LatencyRecorder?>? latenciesOf, PhaseState state)
     {
         try
         {
             // A request already sent is allowed to finish when the duration ends: cutting it off would record a false error.
             await operation(sequence, CancellationToken.None).ConfigureAwait(false);
             latencies?.RecordSince(measuredFrom);
+            latenciesOf?.Invoke(sequence)?.RecordSince(measuredFrom);
             Interlocked.Increment(ref state.Completed);
         }
         catch (RpcException e)

@@ -133,4 +133,86 @@ internal static class Charts
         plot.Title(title);
         plot.SavePng(path, Width, Height);
     }
+
+    /// <summary>
+    /// The side-by-side table as bars: each row's ratio SemCache / peer, green where its goal is met and red where not,
+    /// with the goal drawn as a black line across its bar. Rows without a ratio (the knee, an unmeasured peer) are left out.
+    /// </summary>
+    public static void SideBySideRatios(string path, IReadOnlyList<SideBySide.ComparisonRow> rows, string title)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        var plot = new Plot();
+        var ticks = new List<(double Position, string Label)>();
+        double top = 1;
+        int position = 0;
+        foreach (SideBySide.ComparisonRow row in rows)
+        {
+            if (row.Ratio is not double ratio)
+            {
+                continue;
+            }
+
+            var bar = new Bar
+            {
+                Position = position,
+                Value = ratio,
+                FillColor = row.Met == true ? Colors.SeaGreen : Colors.IndianRed,
+                Label = $"{ratio:0.00}×",
+            };
+            plot.Add.Bars(new[] { bar });
+            var goal = plot.Add.Line(position - 0.45, row.Goal.Ratio, position + 0.45, row.Goal.Ratio);
+            goal.LineWidth = 3;
+            goal.LineColor = Colors.Black;
+            ticks.Add((position, ShortName(row)));
+            top = Math.Max(top, Math.Max(ratio, row.Goal.Ratio));
+            position++;
+        }
+
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual([.. ticks.Select(t => t.Position)], [.. ticks.Select(t => t.Label)]);
+        plot.Axes.Left.Label.Text = "SemCache / peer (×)";
+        plot.Axes.SetLimitsY(0, top * 1.2);
+        plot.Axes.SetLimitsX(-0.6, Math.Max(position, 1) - 0.4);
+        plot.Title(title);
+        plot.SavePng(path, Width, Height);
+    }
+
+    /// <summary>The knee search: Get p50 and p99 (and achieved rate) against the fixed rate of each step, the knee marked.</summary>
+    public static void Knee(string path, IReadOnlyList<SideBySide.KneeStep> steps, double? kneeRate, string title)
+    {
+        ArgumentNullException.ThrowIfNull(steps);
+        var plot = new Plot();
+        double[] rates = [.. steps.Select(s => s.TargetRate)];
+        var p50 = plot.Add.Scatter(rates, steps.Select(s => s.Get.P50Us / 1000.0).ToArray());
+        p50.LegendText = "Get p50 (ms)";
+        p50.LineWidth = 2;
+        var p99 = plot.Add.Scatter(rates, steps.Select(s => s.Get.P99Us / 1000.0).ToArray());
+        p99.LegendText = "Get p99 (ms)";
+        p99.LineWidth = 2;
+        var bound = plot.Add.Scatter(rates, steps.Select(s => SideBySide.KneeSearch.TailBound * s.Get.P50Us / 1000.0).ToArray());
+        bound.LegendText = $"{SideBySide.KneeSearch.TailBound:0}× p50 (the bound)";
+        bound.LinePattern = LinePattern.Dotted;
+        if (kneeRate is double knee)
+        {
+            var line = plot.Add.VerticalLine(knee);
+            line.LinePattern = LinePattern.Dashed;
+            line.LegendText = $"knee {knee:0}/s";
+        }
+
+        plot.Axes.Bottom.Label.Text = "fixed rate (requests/s, open loop)";
+        plot.Axes.Left.Label.Text = "latency from the intended send time (ms)";
+        plot.Axes.SetLimitsY(0, steps.Count == 0 ? 1 : steps.Max(s => s.Get.P99Us) / 1000.0 * 1.15);
+        plot.ShowLegend(Alignment.UpperLeft);
+        plot.Title(title);
+        plot.SavePng(path, Width, Height);
+    }
+
+    private static string ShortName(SideBySide.ComparisonRow row) => row.Workload switch
+    {
+        string w when w.StartsWith("32 concurrent", StringComparison.Ordinal) => "32 Gets vs batch-32",
+        string w when w.StartsWith("one Get", StringComparison.Ordinal) => "Get p50 vs transformers.js",
+        string w when w.StartsWith("Embed RPC", StringComparison.Ordinal) => "Embed p50 vs Get p50",
+        string w when w.StartsWith("SetMany", StringComparison.Ordinal) => "SetMany vs batch-32",
+        string w when w.StartsWith("exact Gets", StringComparison.Ordinal) => "exact vs Redis, c" + w[(w.LastIndexOf(',') + 2)..].Replace(" connections", string.Empty, StringComparison.Ordinal),
+        string w => w.Length > 20 ? w[..20] : w,
+    };
 }

@@ -57,7 +57,7 @@ internal static class ResultWriter
             Line();
             Line("| operation | requests | errors | throughput (req/s) | p50 (ms) | p90 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | mean (ms) |");
             Line("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-            Line(LatencyRow(result.Command == "mixed" ? "request (Get, Set on a miss)" : "Get", load.Requests, load.Errors, load.ThroughputPerSecond, load.Latency));
+            Line(LatencyRow(result.Command switch { "mixed" => "request (Get, Set on a miss)", "embed" => "Embed", _ => "Get" }, load.Requests, load.Errors, load.ThroughputPerSecond, load.Latency));
             if (load.GetLatency is LatencySummary get)
             {
                 Line(LatencyRow("Get alone", get.Count, 0, null, get));
@@ -177,6 +177,23 @@ internal static class ResultWriter
                     ? F($"| {p.Threshold:0.0000} | {(row.SemCacheMeasuredAtEqualWrongHits ?? p.Counts).Correct} / {(row.SemCacheMeasuredAtEqualWrongHits ?? p.Counts).Wrong} / {(row.SemCacheMeasuredAtEqualWrongHits ?? p.Counts).Misses} |")
                     : "| – | no threshold |";
                 Line(F($"| {row.GptCacheThreshold:0.00} | {row.GptCacheCorrect} / {row.GptCacheWrong} / {row.GptCacheMisses} | {same.Correct} / {same.Wrong} / {same.Misses} {equal}"));
+            }
+        }
+
+        if (result.Knee is KneeReport knee)
+        {
+            Line();
+            Line("## Knee of the mixed load");
+            Line();
+            Line(F($"{knee.Clients} clients; closed-loop capacity {knee.CapacityPerSecond:0} requests/s; fixed-rate steps of {knee.StepSeconds:0.#} s, latency from the intended send time."));
+            Line(knee.KneeRatePerSecond is double rate ? F($"Knee: **{rate:0} requests/s**, the highest rate with Get p99 ≤ {knee.TailBound:0.#}× p50.") : "Knee: below the first step.");
+            Line();
+            Line("| target (req/s) | achieved (req/s) | errors | Get p50 (ms) | Get p99 (ms) | p99 / p50 | Set p50 (ms) | Set p99 (ms) | send lag p99 (ms) | verdict |");
+            Line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+            foreach (KneeStepReport step in knee.Steps)
+            {
+                SideBySide.KneeStep s = step.Step;
+                Line(F($"| {s.TargetRate:0} | {s.AchievedRate:0} | {s.Errors:N0} | {Ms(s.Get.P50Us)} | {Ms(s.Get.P99Us)} | {s.GetTailRatio:0.0} | {Ms(s.Set.P50Us)} | {Ms(s.Set.P99Us)} | {(s.SendLag is LatencySummary lag ? Ms(lag.P99Us) : "")} | {step.Verdict} |"));
             }
         }
 

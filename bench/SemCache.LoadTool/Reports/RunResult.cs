@@ -37,6 +37,8 @@ internal sealed class RunResult
 
     public GptCacheReport? GptCache { get; set; }
 
+    public KneeReport? Knee { get; set; }
+
     /// <summary>Caveats a reader must know to read the numbers right.</summary>
     public List<string> Notes { get; } = [];
 
@@ -129,3 +131,15 @@ internal sealed record GptCacheComparisonRow(
     QualityCounts? SemCacheMeasuredAtSameThreshold,
     CurvePoint? SemCacheAtEqualWrongHits,
     QualityCounts? SemCacheMeasuredAtEqualWrongHits);
+
+/// <summary>The knee search of the mixed load (semcache-bench knee).</summary>
+/// <param name="CapacityPerSecond">Closed-loop throughput of the same clients: the steps are fractions of it.</param>
+/// <param name="Clients">Clients (the most requests in flight).</param>
+/// <param name="StepSeconds">Length of each fixed-rate step.</param>
+/// <param name="TailBound">A step is within the bound while Get p99 ≤ this × Get p50.</param>
+/// <param name="Steps">The steps run, in order; the last one failed unless every step kept within the bound.</param>
+/// <param name="KneeRatePerSecond">The highest rate before the first failed step; null when the first failed.</param>
+internal sealed record KneeReport(double CapacityPerSecond, int Clients, double StepSeconds, double TailBound, IReadOnlyList<KneeStepReport> Steps, double? KneeRatePerSecond);
+
+/// <summary>One step of the knee search and its verdict.</summary>
+internal sealed record KneeStepReport(SideBySide.KneeStep Step, SideBySide.StepVerdict Verdict);
