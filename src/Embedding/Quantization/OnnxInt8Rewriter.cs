@@ -418,7 +418,23 @@ internal static class OnnxInt8Rewriter
         }
 
         /// <summary>The same node as MatMulNBits(A, B, scales) with bits 8, block <see cref="BlockSize"/>, accuracy_level 4 (int8 compute).</summary>
-        public byte[] ToMatMulNBits(string quantizedWeight, string scale, int k, int n)
+        public byte[] ToMatMulNBits(string quantizedWeight, string scale, int k, int n) =>
+            Rewrite("MatMulNBits", quantizedWeight, scale, writer =>
+            {
+                WriteIntAttribute(writer, "K", k);
+                WriteIntAttribute(writer, "N", n);
+                WriteIntAttribute(writer, "bits", 8);
+                WriteIntAttribute(writer, "block_size", BlockSize);
+                WriteIntAttribute(writer, "accuracy_level", 4);
+            });
+
+        /// <summary>The same node (outputs, name, attributes, doc string in their places) as DynamicQuantizeMatMul(A, B int8, b_scale).</summary>
+        public byte[] ToDynamicQuantizeMatMul(string quantizedWeight, string scale) =>
+            Rewrite(OnnxInt8Rewriter.OpType, quantizedWeight, scale, static _ => { });
+
+        // The node with its inputs (A, weight, scale), op type and domain replaced, every other field copied in its
+        // place, and the new op's attributes appended before the domain.
+        private byte[] Rewrite(string opType, string quantizedWeight, string scale, Action<ProtoWriter> attributes)
         {
             var writer = new ProtoWriter();
             bool inputsWritten = false;
@@ -437,7 +453,7 @@ internal static class OnnxInt8Rewriter
 
                         break;
                     case NodeOpType:
-                        writer.WriteStringField(NodeOpType, "MatMulNBits");
+                        writer.WriteStringField(NodeOpType, opType);
                         break;
                     case NodeDomain:
                         break;
@@ -447,11 +463,7 @@ internal static class OnnxInt8Rewriter
                 }
             }
 
-            WriteIntAttribute(writer, "K", k);
-            WriteIntAttribute(writer, "N", n);
-            WriteIntAttribute(writer, "bits", 8);
-            WriteIntAttribute(writer, "block_size", BlockSize);
-            WriteIntAttribute(writer, "accuracy_level", 4);
+            attributes(writer);
             writer.WriteStringField(NodeDomain, OnnxInt8Rewriter.Domain);
             return writer.ToArray();
         }
@@ -463,40 +475,6 @@ internal static class OnnxInt8Rewriter
             attribute.WriteVarintField(AttributeInt, (ulong)value);
             attribute.WriteVarintField(AttributeType, AttributeTypeInt);
             writer.WriteBytesField(NodeAttribute, attribute.WrittenMemory.Span);
-        }
-
-        /// <summary>The same node (outputs, name, attributes, doc string in their places) as DynamicQuantizeMatMul(A, B int8, b_scale).</summary>
-        public byte[] ToDynamicQuantizeMatMul(string quantizedWeight, string scale)
-        {
-            var writer = new ProtoWriter();
-            bool inputsWritten = false;
-            foreach (ProtoField field in _fields)
-            {
-                switch (field.Number)
-                {
-                    case NodeInput:
-                        if (!inputsWritten)
-                        {
-                            writer.WriteStringField(NodeInput, Inputs[0]);
-                            writer.WriteStringField(NodeInput, quantizedWeight);
-                            writer.WriteStringField(NodeInput, scale);
-                            inputsWritten = true;
-                        }
-
-                        break;
-                    case NodeOpType:
-                        writer.WriteStringField(NodeOpType, OnnxInt8Rewriter.OpType);
-                        break;
-                    case NodeDomain:
-                        break;
-                    default:
-                        writer.WriteRaw(field.Raw.Span);
-                        break;
-                }
-            }
-
-            writer.WriteStringField(NodeDomain, OnnxInt8Rewriter.Domain);
-            return writer.ToArray();
         }
     }
 
