@@ -140,7 +140,7 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
         if (get.Key is { } key)
         {
             long lookup = Stopwatch.GetTimestamp();
-            exact = await _store.GetByExactKeyAsync(key, cancellationToken).ConfigureAwait(false);
+            exact = await _store.GetByExactKeyAsync(key, includeVector: false, cancellationToken).ConfigureAwait(false);
             Timings.ExactLookup.RecordSince(lookup);
             if (exact is not null && get.Partition.Matches(exact) && string.Equals(exact.Prompt, get.Normalized, StringComparison.Ordinal))
             {
@@ -251,7 +251,7 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
                 continue;
             }
 
-            CacheEntry? entry = await _store.GetByIdAsync(id, cancellationToken).ConfigureAwait(false);
+            CacheEntry? entry = await _store.GetByIdAsync(id, includeVector: false, cancellationToken).ConfigureAwait(false);
             if (entry is null || !get.Partition.Matches(entry))
             {
                 continue;
@@ -452,7 +452,7 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
             if (delete.Id is ulong id)
             {
                 // Only within the caller's namespace: an id alone must not reach into another tenant's entries.
-                CacheEntry? entry = await _store.GetByIdAsync(id, cancellationToken).ConfigureAwait(false);
+                CacheEntry? entry = await _store.GetByIdAsync(id, includeVector: false, cancellationToken).ConfigureAwait(false);
                 if (entry is null || !string.Equals(entry.Namespace, delete.Namespace, StringComparison.Ordinal))
                 {
                     return 0;

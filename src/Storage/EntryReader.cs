@@ -52,7 +52,7 @@ internal sealed class EntryReader
         }
     }
 
-    public ValueTask<CacheEntry?> GetByExactKeyAsync(ExactKey key, CancellationToken cancellationToken = default)
+    public ValueTask<CacheEntry?> GetByExactKeyAsync(ExactKey key, bool includeVector, CancellationToken cancellationToken)
     {
         if (!_directory!.TryGetByExactKey(key.Hash(), out var meta))
         {
@@ -60,10 +60,10 @@ internal sealed class EntryReader
             return new ValueTask<CacheEntry?>((CacheEntry?)null);
         }
 
-        return ReadEntryAsync(meta, key, checkKey: true, cancellationToken);
+        return ReadEntryAsync(meta, key, checkKey: true, includeVector, cancellationToken);
     }
 
-    public ValueTask<CacheEntry?> GetByIdAsync(ulong id, CancellationToken cancellationToken = default)
+    public ValueTask<CacheEntry?> GetByIdAsync(ulong id, bool includeVector, CancellationToken cancellationToken)
     {
         if (!_directory!.TryGetById(id, out var meta))
         {
@@ -71,15 +71,15 @@ internal sealed class EntryReader
             return new ValueTask<CacheEntry?>((CacheEntry?)null);
         }
 
-        return ReadEntryAsync(meta, default, checkKey: false, cancellationToken);
+        return ReadEntryAsync(meta, default, checkKey: false, includeVector, cancellationToken);
     }
 
-    private async ValueTask<CacheEntry?> ReadEntryAsync(EntryMeta meta, ExactKey key, bool checkKey, CancellationToken cancellationToken)
+    private async ValueTask<CacheEntry?> ReadEntryAsync(EntryMeta meta, ExactKey key, bool checkKey, bool includeVector, CancellationToken cancellationToken)
     {
         EnterRead();
         try
         {
-            return await ReadEntryCoreAsync(meta, key, checkKey, cancellationToken).ConfigureAwait(false);
+            return await ReadEntryCoreAsync(meta, key, checkKey, includeVector, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -98,7 +98,7 @@ internal sealed class EntryReader
         }
     }
 
-    private async ValueTask<CacheEntry?> ReadEntryCoreAsync(EntryMeta meta, ExactKey key, bool checkKey, CancellationToken cancellationToken)
+    private async ValueTask<CacheEntry?> ReadEntryCoreAsync(EntryMeta meta, ExactKey key, bool checkKey, bool includeVector, CancellationToken cancellationToken)
     {
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         if (Volatile.Read(ref meta.ExpiresMs) <= nowMs)
@@ -146,7 +146,7 @@ internal sealed class EntryReader
             }
 
             Interlocked.Increment(ref _hits);
-            return EntryRecord.Decode(record, Volatile.Read(ref meta.ExpiresMs));
+            return EntryRecord.Decode(record, Volatile.Read(ref meta.ExpiresMs), includeVector);
         }
         finally
         {

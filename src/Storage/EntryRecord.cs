@@ -238,8 +238,8 @@ internal static class EntryRecord
         return vector;
     }
 
-    /// <summary>Decodes a record validated by <see cref="TryReadHeader"/>.</summary>
-    public static CacheEntry Decode(ReadOnlySpan<byte> record, long expiresOverrideMs)
+    /// <summary>Decodes a record validated by <see cref="TryReadHeader"/>; without <paramref name="includeVector"/> the entry's vector is left empty.</summary>
+    public static CacheEntry Decode(ReadOnlySpan<byte> record, long expiresOverrideMs, bool includeVector = true)
     {
         var dimension = BinaryPrimitives.ReadInt32LittleEndian(record[48..]);
         var attributeCount = BinaryPrimitives.ReadUInt16LittleEndian(record[52..]);
@@ -280,7 +280,7 @@ internal static class EntryRecord
             CreatedUnixMs = BinaryPrimitives.ReadInt64LittleEndian(record[24..]),
             ExpiresUnixMs = expiresOverrideMs,
             Usage = new TokenUsage(model, BinaryPrimitives.ReadInt32LittleEndian(record[40..]), BinaryPrimitives.ReadInt32LittleEndian(record[44..])),
-            Vector = ReadVector(record),
+            Vector = includeVector ? ReadVector(record) : ReadOnlyMemory<float>.Empty,
         };
     }
 

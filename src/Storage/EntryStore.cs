@@ -362,13 +362,28 @@ public sealed class EntryStore : IAsyncDisposable
     /// <param name="key">The exact key.</param>
     /// <param name="cancellationToken">Cancels the read.</param>
     /// <returns>The entry, or null.</returns>
-    public ValueTask<CacheEntry?> GetByExactKeyAsync(ExactKey key, CancellationToken cancellationToken = default) => _reader.GetByExactKeyAsync(key, cancellationToken);
+    public ValueTask<CacheEntry?> GetByExactKeyAsync(ExactKey key, CancellationToken cancellationToken = default) => _reader.GetByExactKeyAsync(key, includeVector: true, cancellationToken);
+
+    /// <summary>Looks an entry up by exact key, with or without its vector. Never returns an expired entry.</summary>
+    /// <param name="key">The exact key.</param>
+    /// <param name="includeVector">Whether to decode the stored vector (lookups that answer with the prompt and response
+    /// leave it out: it is most of a record's bytes). When false, <see cref="CacheEntry.Vector"/> is empty.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The entry, or null.</returns>
+    public ValueTask<CacheEntry?> GetByExactKeyAsync(ExactKey key, bool includeVector, CancellationToken cancellationToken = default) => _reader.GetByExactKeyAsync(key, includeVector, cancellationToken);
 
     /// <summary>Looks an entry up by id (as found by the vector index). Never returns an expired entry.</summary>
     /// <param name="id">The entry id.</param>
     /// <param name="cancellationToken">Cancels the read.</param>
     /// <returns>The entry, or null.</returns>
-    public ValueTask<CacheEntry?> GetByIdAsync(ulong id, CancellationToken cancellationToken = default) => _reader.GetByIdAsync(id, cancellationToken);
+    public ValueTask<CacheEntry?> GetByIdAsync(ulong id, CancellationToken cancellationToken = default) => _reader.GetByIdAsync(id, includeVector: true, cancellationToken);
+
+    /// <summary>Looks an entry up by id, with or without its vector. Never returns an expired entry.</summary>
+    /// <param name="id">The entry id.</param>
+    /// <param name="includeVector">Whether to decode the stored vector; when false, <see cref="CacheEntry.Vector"/> is empty.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The entry, or null.</returns>
+    public ValueTask<CacheEntry?> GetByIdAsync(ulong id, bool includeVector, CancellationToken cancellationToken = default) => _reader.GetByIdAsync(id, includeVector, cancellationToken);
 
     /// <summary>True while the entry is in the store (an in-memory lookup, no record read; an expired entry not yet swept counts).</summary>
     /// <param name="id">The entry id.</param>

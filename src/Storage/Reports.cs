@@ -10,7 +10,7 @@ public readonly record struct CheckpointInfo(long Sequence, long EntryCount, Tim
 /// <remarks>
 /// Restoring the vector index: if the index snapshot carries <see cref="CheckpointSequence"/>, load it, remove
 /// <see cref="Removed"/> and add <see cref="AddedIds"/> (vectors from <see cref="EntryStore.EnumerateLiveEntries"/> or
-/// <see cref="EntryStore.GetByIdAsync"/>); otherwise rebuild it from <see cref="EntryStore.EnumerateLiveEntries"/>. The
+/// <see cref="EntryStore.GetByIdAsync(ulong, bool, CancellationToken)"/>); otherwise rebuild it from <see cref="EntryStore.EnumerateLiveEntries"/>. The
 /// index then matches <see cref="CurrentCheckpointSequence"/> (no write can happen before OpenAsync returns), which is
 /// the sequence to write into the next index snapshot if one is saved right away.
 /// </remarks>

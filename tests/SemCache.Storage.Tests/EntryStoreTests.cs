@@ -8,6 +8,32 @@ public sealed class EntryStoreTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
+    public async Task A_read_without_the_vector_returns_every_other_field_and_an_empty_vector()
+    {
+        using var dir = new TempDirectory();
+        await using var store = await EntryStore.OpenAsync(Entries.Options(dir.Path), cancellationToken: Ct);
+        var entry = Entries.Make("What is FASTER?", dimension: 384);
+        var set = await store.SetAsync(Entries.Key("what is faster"), entry, TimeSpan.FromMinutes(5), Ct);
+
+        var full = await store.GetByIdAsync(set.Id, Ct);
+        foreach (var got in new[] { await store.GetByExactKeyAsync(Entries.Key("what is faster"), includeVector: false, Ct), await store.GetByIdAsync(set.Id, includeVector: false, Ct) })
+        {
+            Assert.NotNull(got);
+            Assert.True(got.Vector.IsEmpty);
+            Assert.Equal(full!.Id, got.Id);
+            Assert.Equal(full.Namespace, got.Namespace);
+            Assert.Equal(full.Attributes, got.Attributes);
+            Assert.Equal(full.ContextFingerprint.ToArray(), got.ContextFingerprint.ToArray());
+            Assert.Equal(full.Prompt, got.Prompt);
+            Assert.Equal(full.Response, got.Response);
+            Assert.Equal(full.Usage, got.Usage);
+            Assert.Equal(full.ExpiresUnixMs, got.ExpiresUnixMs);
+        }
+
+        Assert.Equal(384, full!.Vector.Length);
+    }
+
+    [Fact]
     public async Task Set_then_get_by_exact_key_and_by_id_round_trips_every_field()
     {
         using var dir = new TempDirectory();

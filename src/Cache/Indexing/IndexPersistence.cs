@@ -197,7 +197,7 @@ internal sealed partial class IndexPersistence(string directory, string? rescore
         {
             foreach (StoredEntryInfo entry in missing)
             {
-                CacheEntry? stored = await store.GetByIdAsync(entry.Id, cancellationToken).ConfigureAwait(false);
+                CacheEntry? stored = await store.GetByIdAsync(entry.Id, includeVector: true, cancellationToken).ConfigureAwait(false);
                 if (stored is not null && stored.Vector.Length == entry.VectorDimension && TryAdd(index, entry, stored.Vector.Span))
                 {
                     indexed.Add(entry.Id);

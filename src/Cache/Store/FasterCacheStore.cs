@@ -33,9 +33,9 @@ internal sealed class FasterCacheStore : ICacheEntryStore
 
     public int MeasureEntry(in ExactKey key, CacheEntry entry) => EntryStore.MeasureEntry(key, entry);
 
-    public ValueTask<CacheEntry?> GetByExactKeyAsync(ExactKey key, CancellationToken cancellationToken) => _store.GetByExactKeyAsync(key, cancellationToken);
+    public ValueTask<CacheEntry?> GetByExactKeyAsync(ExactKey key, bool includeVector, CancellationToken cancellationToken) => _store.GetByExactKeyAsync(key, includeVector, cancellationToken);
 
-    public ValueTask<CacheEntry?> GetByIdAsync(ulong id, CancellationToken cancellationToken) => _store.GetByIdAsync(id, cancellationToken);
+    public ValueTask<CacheEntry?> GetByIdAsync(ulong id, bool includeVector, CancellationToken cancellationToken) => _store.GetByIdAsync(id, includeVector, cancellationToken);
 
     public bool Contains(ulong id) => _store.Contains(id);
 

@@ -36,9 +36,11 @@ internal interface ICacheEntryStore : IAsyncDisposable
     /// <summary>Stored size of an entry, for checking a batch before any of it is written.</summary>
     int MeasureEntry(in ExactKey key, CacheEntry entry);
 
-    ValueTask<CacheEntry?> GetByExactKeyAsync(ExactKey key, CancellationToken cancellationToken);
+    /// <summary>An entry by exact key; its vector is decoded only when <paramref name="includeVector"/> (lookups answer without it).</summary>
+    ValueTask<CacheEntry?> GetByExactKeyAsync(ExactKey key, bool includeVector, CancellationToken cancellationToken);
 
-    ValueTask<CacheEntry?> GetByIdAsync(ulong id, CancellationToken cancellationToken);
+    /// <summary>An entry by id; its vector is decoded only when <paramref name="includeVector"/>.</summary>
+    ValueTask<CacheEntry?> GetByIdAsync(ulong id, bool includeVector, CancellationToken cancellationToken);
 
     /// <summary>True while the entry is live (an in-memory check, no record read).</summary>
     bool Contains(ulong id);
