@@ -175,6 +175,20 @@ shared=(--namespace "$ns" --keep-namespace)
 step "preload 2,000 stored entries into namespace $ns" "$out/preload.log" \
   "${bench[@]}" preload "${common[@]}" "${shared[@]}" --texts "$texts/stored.txt" --out "$out/preload"
 
+# settle: wait (up to 60 s) until the server has used under 5 % of a core for a whole second, so that what a bulk write
+# leaves running in the background (the index snapshot, a checkpoint) is not charged to the first step after it.
+settle() {
+  local ticks="$(getconf CLK_TCK)" before after i
+  for i in $(seq 1 60); do
+    before=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+    sleep 1
+    after=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+    [ $(((after - before) * 100)) -lt $((ticks * 5)) ] && return 0
+  done
+  say "the server did not settle in 60 s (still busy in the background); going on"
+}
+settle
+
 # --- rounds: server and transformers.js alternate -------------------------------------------------------------------
 for round in $(seq 1 "$rounds"); do
   r="$out/rounds/r$round"
@@ -183,11 +197,16 @@ for round in $(seq 1 "$rounds"); do
   alone=(--texts "$texts/queries.txt" --offset "$base" --take "$n_alone")
   many=(--texts "$texts/queries.txt" --offset $((base + n_alone)) --take "$n_32")
   embed=(--texts "$texts/queries.txt" --offset $((base + n_alone + n_32)) --take "$n_embed")
-  # Embed and one Get at a time back to back (their ratio is server against server), then transformers.js.
-  step "round $round: Embed RPC, one text at a time ($n_embed texts)" "$r/embed-1.log" \
-    "${bench[@]}" embed "${common[@]}" "${embed[@]}" --concurrency 1 --out "$r/embed-1"
+  # Embed and one Get at a time back to back (their ratio is server against server), in turn first (odd rounds: Embed
+  # first), then transformers.js.
+  embed_step() {
+    step "round $round: Embed RPC, one text at a time ($n_embed texts)" "$r/embed-1.log" \
+      "${bench[@]}" embed "${common[@]}" "${embed[@]}" --concurrency 1 --out "$r/embed-1"
+  }
+  [ $((round % 2)) = 1 ] && embed_step
   step "round $round: one Get at a time ($n_alone new prompts)" "$r/gets-1.log" \
     "${bench[@]}" unique-gets "${common[@]}" "${shared[@]}" "${alone[@]}" --concurrency 1 --out "$r/gets-1"
+  [ $((round % 2)) = 0 ] && embed_step
   peer "$r/peer-lone.json" "${alone[@]}" --mode lone
   step "round $round: 32 concurrent Gets ($n_32 new prompts)" "$r/gets-32.log" \
     "${bench[@]}" unique-gets "${common[@]}" "${shared[@]}" "${many[@]}" --concurrency 32 --out "$r/gets-32"
@@ -197,6 +216,7 @@ for round in $(seq 1 "$rounds"); do
     step "SetMany bulk load ($n_bulk entries, batches of $bulk_batch)" "$r/bulk.log" \
       "${bench[@]}" bulk "${common[@]}" --texts "$texts/bulk.txt" --batch "$bulk_batch" --concurrency 2 --out "$r/bulk"
     peer "$r/peer-bulk.json" --texts "$texts/bulk.txt" --take "$n_peer_bulk" --mode batch32
+    settle
   fi
 done
 
