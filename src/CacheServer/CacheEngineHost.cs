@@ -17,6 +17,7 @@ internal sealed partial class CacheEngineHost(
     IOptions<CacheOptions> cacheOptions,
     IOptions<EntryStoreOptions> storeOptions,
     IOptions<VectorIndexOptions> indexOptions,
+    IHostApplicationLifetime lifetime,
     ILoggerFactory loggerFactory) : IHostedService, IHealthCheck, IAsyncDisposable
 {
     private SemanticCacheEngine? _engine;
@@ -81,6 +82,9 @@ internal sealed partial class CacheEngineHost(
     // `CacheHealth health = engine.Health; return (health.Writable, health.Reason);`.
     public (bool Writable, string? Reason) Writability() => _engine is null ? (false, "the cache is starting") : (_engine.Health.Writable, _engine.Health.Reason);
 
+    // Not ready once shutdown has begun, so that balancers stop sending calls while the in-flight ones finish.
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(_engine is null ? HealthCheckResult.Unhealthy("starting") : HealthCheckResult.Healthy());
+        Task.FromResult(lifetime.ApplicationStopping.IsCancellationRequested ? HealthCheckResult.Unhealthy("shutting down")
+            : _engine is null ? HealthCheckResult.Unhealthy("starting")
+            : HealthCheckResult.Healthy());
 }

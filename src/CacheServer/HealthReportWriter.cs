@@ -3,7 +3,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace SemCache.CacheServer;
 
-/// <summary>/healthz's body: the status, then one line per check that is not healthy, with its reason.</summary>
+/// <summary>/healthz's and /readyz's body: the status, then one line per check that is not healthy, with its reason.</summary>
 internal static class HealthReportWriter
 {
     public static Task WriteAsync(HttpContext context, HealthReport report)

@@ -1,8 +1,22 @@
 using SemCache.CacheServer;
 using SemCache.CacheServer.Configuration;
 
+// --help and --version answer before anything else is read (so `--help --port 4000` binds nothing).
+if (args.Any(a => a is "--help" or "-h" or "-?"))
+{
+    Console.Out.Write(OptionCatalog.HelpText());
+    return 0;
+}
+
+if (args.Contains("--version"))
+{
+    Console.Out.WriteLine("semcache-server " + OptionCatalog.VersionText());
+    return 0;
+}
+
 // Start-up failures (a bad option, a missing model, a port in use, a damaged data directory) end the process with
-// one line on stderr naming the option or path and the fix, and exit code 1; --verbose adds the stack trace.
+// one line on stderr naming the option or path and the fix, and exit code 1 (2 for a wrong command line); --verbose
+// adds the stack trace.
 WebApplication? app = null;
 ServerOptions? server = null;
 try
@@ -22,7 +36,7 @@ catch (Exception e)
         Console.Error.WriteLine(e);
     }
 
-    return 1;
+    return e is StartupException { ExitCode: int code } ? code : 1;
 }
 finally
 {

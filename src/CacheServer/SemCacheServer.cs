@@ -17,18 +17,7 @@ namespace SemCache.CacheServer;
 public static partial class SemCacheServer
 {
     /// <summary>Command-line flags and the configuration keys they set.</summary>
-    public static readonly IReadOnlyDictionary<string, string> FlagMappings = new Dictionary<string, string>
-    {
-        ["--host"] = "Server:Host",
-        ["--port"] = "Server:Port",
-        ["--http-port"] = "Server:HttpPort",
-        ["--data-dir"] = "Storage:DataDirectory",
-        ["--durability"] = "Storage:Durability",
-        ["--default-threshold"] = "Cache:DefaultThreshold",
-        ["--model"] = "Embedding:ModelPath",
-        ["--vocab"] = "Embedding:VocabPath",
-        ["--execution-provider"] = "Embedding:ExecutionProvider",
-    };
+    public static readonly IReadOnlyDictionary<string, string> FlagMappings = OptionCatalog.Flags;
 
     /// <summary>
     /// Creates the application from appsettings.json, SEMCACHE_-prefixed environment variables (e.g.
@@ -89,10 +78,12 @@ public static partial class SemCacheServer
             // The type registry lets HTTP/JSON errors carry the same google.rpc.BadRequest details as gRPC ones.
             .AddJsonTranscoding(o => o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(Google.Rpc.BadRequest.Descriptor));
         services.AddGrpcReflection();
-        // grpc.health.v1 answers for the whole server ("") and for the cache service by name, both from every check.
+        // Readiness: the engine is open (recovery done, model loaded), not shutting down, and can take writes.
+        // grpc.health.v1 answers it for the whole server ("") and for the cache service by name; /readyz serves it
+        // over HTTP. /healthz is liveness only (the process answers): a full disk must not get the pod restarted.
         services.AddGrpcHealthChecks(o => o.Services.Map(SemanticCache.Descriptor.FullName, _ => true))
-            .AddCheck<CacheEngineHost>("cache")
-            .Add(new HealthCheckRegistration(WritesHealthCheck.Name, sp => new WritesHealthCheck(sp.GetRequiredService<CacheEngineHost>().Writability), failureStatus: null, tags: null));
+            .AddCheck<CacheEngineHost>("cache", tags: [ReadyTag])
+            .Add(new HealthCheckRegistration(WritesHealthCheck.Name, sp => new WritesHealthCheck(sp.GetRequiredService<CacheEngineHost>().Writability), failureStatus: null, tags: [ReadyTag]));
         builder.Host.ConfigureHostOptions(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -112,7 +103,8 @@ public static partial class SemCacheServer
         app.MapGrpcService<SemanticCacheService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
-        app.MapHealthChecks("/healthz", new HealthCheckOptions { ResponseWriter = HealthReportWriter.WriteAsync });
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = HealthReportWriter.WriteAsync });
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = r => r.Tags.Contains(ReadyTag), ResponseWriter = HealthReportWriter.WriteAsync });
         app.MapGet("/metrics", (CacheEngineHost host, TextEmbedder embedder) => MetricsEndpoint.Render(host, embedder));
 
         // Load the model before listening, so a bad model path or a missing CUDA fails start-up, not the first call.
@@ -140,6 +132,9 @@ public static partial class SemCacheServer
         });
         return app;
     }
+
+    /// <summary>The tag of the health checks that make up readiness (/readyz and grpc.health.v1).</summary>
+    public const string ReadyTag = "ready";
 
     /// <summary>Prints the stack trace of a start-up failure (and the host's own report of it) after its one line.</summary>
     public const string VerboseFlag = "--verbose";

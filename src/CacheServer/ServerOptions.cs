@@ -12,7 +12,7 @@ public sealed class ServerOptions
     /// <summary>gRPC port (HTTP/2 cleartext). Default: 50051.</summary>
     public int Port { get; set; } = 50051;
 
-    /// <summary>HTTP/1.1 port: the JSON API, <c>/healthz</c> and <c>/metrics</c>. Default: 8080. Zero disables it.</summary>
+    /// <summary>HTTP/1.1 port: the JSON API, <c>/healthz</c>, <c>/readyz</c> and <c>/metrics</c>. Default: 8080. Zero disables it.</summary>
     public int HttpPort { get; set; } = 8080;
 
     /// <summary>Most texts in one Embed call. Default: 256.</summary>

@@ -53,7 +53,7 @@ public sealed partial class RealProcessTests
             Assert.NotEmpty(acknowledged);
 
             // Not ready for writes, saying why; lookups go on.
-            HttpResponseMessage health = await http.GetAsync(new Uri("/healthz", UriKind.Relative), Ct);
+            HttpResponseMessage health = await http.GetAsync(new Uri("/readyz", UriKind.Relative), Ct);
             Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
             Assert.Contains("space", await health.Content.ReadAsStringAsync(Ct), StringComparison.OrdinalIgnoreCase);
             GetResponse read = await client.GetAsync(new GetRequest { Namespace = "fill", Prompt = acknowledged[0].Prompt }, cancellationToken: Ct);
@@ -76,7 +76,7 @@ public sealed partial class RealProcessTests
             }
 
             acknowledged.Add(("after the space came back", after.Id));
-            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(new Uri("/healthz", UriKind.Relative), Ct)).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(new Uri("/readyz", UriKind.Relative), Ct)).StatusCode);
             Assert.Equal(0, await server.TerminateAsync());
         }
 

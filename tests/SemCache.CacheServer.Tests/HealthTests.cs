@@ -8,7 +8,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace SemCache.CacheServer.Tests;
 
-/// <summary>Readiness follows the engine's ability to take writes: a store whose disk is full is not ready.</summary>
+/// <summary>Readiness (/readyz, grpc.health.v1) follows the engine's ability to take writes; liveness (/healthz) does not.</summary>
 public sealed class HealthTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -36,7 +36,7 @@ public sealed class HealthTests
             var health = new Health.HealthClient(channel);
 
             Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await health.CheckAsync(new HealthCheckRequest(), cancellationToken: Ct)).Status);
-            using (HttpResponseMessage ready = await http.GetAsync(new Uri("/healthz", UriKind.Relative), Ct))
+            using (HttpResponseMessage ready = await http.GetAsync(new Uri("/readyz", UriKind.Relative), Ct))
             {
                 Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
             }
@@ -46,12 +46,18 @@ public sealed class HealthTests
             writability.Set(false, "the disk of /data is full");
             Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, (await health.CheckAsync(new HealthCheckRequest(), cancellationToken: Ct)).Status);
             Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, (await health.CheckAsync(new HealthCheckRequest { Service = "semcache.v1.SemanticCache" }, cancellationToken: Ct)).Status);
-            using (HttpResponseMessage full = await http.GetAsync(new Uri("/healthz", UriKind.Relative), Ct))
+            using (HttpResponseMessage full = await http.GetAsync(new Uri("/readyz", UriKind.Relative), Ct))
             {
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, full.StatusCode);
                 string body = await full.Content.ReadAsStringAsync(Ct);
                 Assert.Contains("writes", body, StringComparison.Ordinal);
                 Assert.Contains("the disk of /data is full", body, StringComparison.Ordinal);
+            }
+
+            // Liveness is not readiness: a process that cannot write now must not be restarted for it.
+            using (HttpResponseMessage live = await http.GetAsync(new Uri("/healthz", UriKind.Relative), Ct))
+            {
+                Assert.Equal(HttpStatusCode.OK, live.StatusCode);
             }
 
             writability.Set(true, null);

@@ -11,7 +11,8 @@ public sealed class NotStartedTests
     [Fact]
     public async Task ACallBeforeTheEngineIsOpenIsUnavailable()
     {
-        var host = new CacheEngineHost(null!, Options.Create(new SemCache.Cache.CacheOptions()), Options.Create(new SemCache.Storage.EntryStoreOptions()), Options.Create(new SemCache.Index.VectorIndexOptions { Dimension = 1 }), NullLoggerFactory.Instance);
+        var host = new CacheEngineHost(null!, Options.Create(new SemCache.Cache.CacheOptions()), Options.Create(new SemCache.Storage.EntryStoreOptions()), Options.Create(new SemCache.Index.VectorIndexOptions { Dimension = 1 }),
+            new Microsoft.Extensions.Hosting.Internal.ApplicationLifetime(NullLogger<Microsoft.Extensions.Hosting.Internal.ApplicationLifetime>.Instance), NullLoggerFactory.Instance);
         var service = new Services.SemanticCacheService(host, null!, Options.Create(new ServerOptions()));
         RpcException set = await Assert.ThrowsAsync<RpcException>(() => service.Set(new SetRequest { Prompt = "p", Response = "r" }, null!));
         Assert.Equal(StatusCode.Unavailable, set.StatusCode);

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Grpc.Net.Client;
+using SemCache.CacheServer.Configuration;
 using SemCache.Protocol.V1;
 
 namespace SemCache.CacheServer.Tests;
@@ -147,14 +148,17 @@ public sealed partial class RealProcessTests
         { "other-format", ["Storage:DataDirectory", "format=999"] },
         { "port-in-use", ["Server:Port", "in use"] },
         { "missing-model", ["Embedding:ModelPath", "/no/such/vocab.txt"] },
-        { "unknown-flag", ["--durabilty", "--durability"] },
+        { "unknown-flag", ["--durabilty", "--durability", "--help"] },
         { "unknown-section", ["--Storag:DataDirectory", "Storage"] },
+        { "flag-without-value", ["--durability needs a value"] },
+        { "flag-followed-by-a-flag", ["--port needs a value"] },
+        { "value-without-flag", ["'strict' is a value without a flag"] },
         { "broken-appsettings", ["appsettings.Broken", ".json"] },
     };
 
     [Theory]
     [MemberData(nameof(StartUpFailures))]
-    public async Task AStartUpFailureIsOneClearLineAndExitCode1(string failure, string[] expected)
+    public async Task AStartUpFailureIsOneClearLineAndExitCode1Or2ForTheCommandLine(string failure, string[] expected)
     {
         string data = Path.Combine(Path.GetTempPath(), "semcache-startup-test-" + Guid.NewGuid().ToString("N"));
         using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -172,6 +176,9 @@ public sealed partial class RealProcessTests
             "missing-model" => ["--model", "/no/such/model.onnx", "--vocab", "/no/such/vocab.txt"],
             "unknown-flag" => ["--durabilty", "strict"],
             "unknown-section" => ["--Storag:DataDirectory", "/tmp"],
+            "flag-without-value" => ["--durability"],
+            "flag-followed-by-a-flag" => ["--port", "--durability", "Strict"],
+            "value-without-flag" => ["strict"],
             _ => [],
         };
         string? environment = null;
@@ -197,7 +204,8 @@ public sealed partial class RealProcessTests
             }
 
             (int exitCode, string stdout, string stderr) = await RunToExitAsync(data, environment, args);
-            Assert.Equal(1, exitCode);
+            bool commandLine = failure is "unknown-flag" or "unknown-section" or "flag-without-value" or "flag-followed-by-a-flag" or "value-without-flag";
+            Assert.Equal(commandLine ? 2 : 1, exitCode);
             string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
             Assert.StartsWith("semcache-server: ", line, StringComparison.Ordinal);
             foreach (string words in expected)
@@ -221,6 +229,41 @@ public sealed partial class RealProcessTests
                 File.Delete(Path.Combine(AppContext.BaseDirectory, $"appsettings.{environment}.json"));
             }
         }
+    }
+
+    [Fact]
+    public async Task HelpListsEveryOptionWithItsDefaultAndStartsNothing()
+    {
+        // A port in use among the flags: --help must answer without binding it (or anything else).
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        string busyPort = ((IPEndPoint)listener.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        foreach (string help in new[] { "--help", "-h" })
+        {
+            (int exitCode, string stdout, string stderr) = await RunToExitAsync("/nonexistent/semcache-help", null, help, "--port", busyPort);
+            Assert.Equal(0, exitCode);
+            Assert.Equal("", stderr);
+            Assert.Contains("Usage: semcache-server", stdout, StringComparison.Ordinal);
+            foreach (OptionInfo option in OptionCatalog.All)
+            {
+                Assert.Contains($"--{option.Key}  [{option.Default.Replace("`", "", StringComparison.Ordinal)}]", stdout, StringComparison.Ordinal);
+            }
+
+            Assert.Contains("--durability, --Storage:Durability  [Periodic]", stdout, StringComparison.Ordinal);
+            Assert.Contains("--port, --Server:Port  [50051]", stdout, StringComparison.Ordinal);
+            Assert.DoesNotContain("SemCache serving", stdout, StringComparison.Ordinal);
+        }
+
+        Assert.False(Directory.Exists("/nonexistent/semcache-help"));
+    }
+
+    [Fact]
+    public async Task VersionPrintsTheVersionAndStartsNothing()
+    {
+        (int exitCode, string stdout, string stderr) = await RunToExitAsync("/nonexistent/semcache-version", null, "--version");
+        Assert.Equal(0, exitCode);
+        Assert.Equal("", stderr);
+        Assert.Matches(@"^semcache-server \d+\.\d+\.\d+\S*\n$", stdout.ReplaceLineEndings("\n"));
     }
 
     [Fact]
@@ -334,7 +377,7 @@ public sealed partial class RealProcessTests
                 Assert.False(process.HasExited, "the server exited during start-up:\n" + server.Output);
                 try
                 {
-                    if ((await http.GetAsync(new Uri($"http://127.0.0.1:{httpPort}/healthz"), Ct)).StatusCode == HttpStatusCode.OK && server.Output.Contains("SemCache serving", StringComparison.Ordinal))
+                    if ((await http.GetAsync(new Uri($"http://127.0.0.1:{httpPort}/readyz"), Ct)).StatusCode == HttpStatusCode.OK && server.Output.Contains("SemCache serving", StringComparison.Ordinal))
                     {
                         return server;
                     }

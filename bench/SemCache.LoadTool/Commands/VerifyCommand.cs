@@ -134,7 +134,7 @@ internal static class VerifyCommand
         return 0;
     }
 
-    /// <summary>wait-ready --http-port P [--timeout S]: polls GET /healthz until it answers 200.</summary>
+    /// <summary>wait-ready --http-port P [--timeout S]: polls GET /readyz until it answers 200.</summary>
     public static async Task<int> WaitReadyAsync(IReadOnlyList<string> args)
     {
         Flags flags = Flags.Parse(args);
@@ -143,7 +143,7 @@ internal static class VerifyCommand
         flags.ThrowOnUnused();
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow.AddSeconds(timeout);
-        var url = new Uri($"http://127.0.0.1:{port}/healthz");
+        var url = new Uri($"http://127.0.0.1:{port}/readyz");
         while (DateTime.UtcNow < deadline)
         {
             try

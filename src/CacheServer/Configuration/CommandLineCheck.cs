@@ -32,7 +32,16 @@ internal static class CommandLineCheck
             string flag = equals < 0 ? arg : arg[..equals];
             if (equals < 0)
             {
-                i++; // its value
+                // Its value is the next argument; another flag there means the value was left out (--port --verbose
+                // would otherwise set the port to "--verbose", or swallow the flag that follows).
+                if (i + 1 >= args.Length || args[i + 1].StartsWith("--", StringComparison.Ordinal))
+                {
+                    failures.Add($"{flag} needs a value ({flag} VALUE or {flag}=VALUE)");
+                }
+                else
+                {
+                    i++;
+                }
             }
 
             int colon = flag.IndexOf(':', StringComparison.Ordinal);
@@ -51,10 +60,10 @@ internal static class CommandLineCheck
 
         if (failures.Count > 0)
         {
-            throw new StartupException("invalid command line: " + string.Join("; ", failures));
+            throw new StartupException("invalid command line: " + string.Join("; ", failures) + " (--help lists every option)") { ExitCode = 2 };
         }
     }
 
     private static string Help(IReadOnlyDictionary<string, string> flags, string verboseFlag) =>
-        $"flags: {string.Join(", ", flags.Keys)}, {verboseFlag}; or --Section:Key value for any option, e.g. --Storage:CommitInterval 00:00:00.050";
+        $"flags: {string.Join(", ", flags.Keys)}, {verboseFlag}, --help, --version; or --Section:Key value for any option, e.g. --Storage:CommitInterval 00:00:00.050";
 }

@@ -18,15 +18,6 @@ namespace SemCache.CacheServer.Configuration;
 /// </summary>
 internal static class ConfigurationCheck
 {
-    private static readonly (string Section, Type Type)[] Sections =
-    [
-        (ServerOptions.SectionName, typeof(ServerOptions)),
-        (CacheOptions.SectionName, typeof(CacheOptions)),
-        (StorageOptionsValidator.SectionName, typeof(EntryStoreOptions)),
-        (IndexOptionsValidator.SectionName, typeof(VectorIndexOptions)),
-        (EmbeddingOptions.SectionName, typeof(EmbeddingOptions)),
-    ];
-
     /// <summary>Throws <see cref="StartupException"/> listing every problem, or returns when there is none.</summary>
     public static void ThrowIfInvalid(IConfiguration configuration)
     {
@@ -61,9 +52,9 @@ internal static class ConfigurationCheck
     private static List<string> ReadFailures(IConfiguration configuration)
     {
         var failures = new List<string>();
-        foreach ((string section, Type type) in Sections)
+        foreach ((string section, Type type) in OptionCatalog.Sections)
         {
-            Dictionary<string, PropertyInfo> options = Options(type);
+            Dictionary<string, PropertyInfo> options = OptionCatalog.Properties(type);
             foreach (IConfigurationSection child in configuration.GetSection(section).GetChildren())
             {
                 string key = $"{section}:{child.Key}";
@@ -87,7 +78,7 @@ internal static class ConfigurationCheck
 
     private static void ModelPriceFailures(IConfigurationSection prices, string key, List<string> failures)
     {
-        Dictionary<string, PropertyInfo> fields = Options(typeof(ModelPrice));
+        Dictionary<string, PropertyInfo> fields = OptionCatalog.Properties(typeof(ModelPrice));
         foreach (IConfigurationSection model in prices.GetChildren())
         {
             foreach (IConfigurationSection price in model.GetChildren())
@@ -140,22 +131,4 @@ internal static class ConfigurationCheck
         : type == typeof(bool) ? "true or false"
         : type == typeof(TimeSpan) ? "a time span such as 00:00:00.100 (hh:mm:ss.fff) or 1.00:00:00 (one day)"
         : "a " + type.Name;
-
-    private static Dictionary<string, PropertyInfo> Options(Type type)
-    {
-        var options = new Dictionary<string, PropertyInfo>(StringComparer.OrdinalIgnoreCase);
-        foreach (PropertyInfo property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance))
-        {
-            bool settable = property.SetMethod is { IsPublic: true };
-            bool collection = typeof(IDictionary).IsAssignableFrom(property.PropertyType);
-            // The index's dimension comes from the model or the namespace's vectors, never from configuration.
-            bool derived = type == typeof(VectorIndexOptions) && property.Name == nameof(VectorIndexOptions.Dimension);
-            if ((settable || collection) && !derived && property.GetIndexParameters().Length == 0)
-            {
-                options[property.Name] = property;
-            }
-        }
-
-        return options;
-    }
 }

@@ -2,7 +2,8 @@ namespace SemCache.CacheServer.Configuration;
 
 /// <summary>
 /// The server cannot start, for a reason its operator can fix: the message is one line naming the option or path and
-/// what would fix it. Program prints it alone (with the stack trace only under <c>--verbose</c>) and exits 1.
+/// what would fix it. Program prints it alone (with the stack trace only under <c>--verbose</c>) and exits with
+/// <see cref="ExitCode"/>: 1, or 2 for a command line that is wrong (an unknown flag, a flag without its value).
 /// </summary>
 public sealed class StartupException : Exception
 {
@@ -22,4 +23,7 @@ public sealed class StartupException : Exception
         : base(message, innerException)
     {
     }
+
+    /// <summary>The process's exit code: 1 (cannot start), or 2 (the command line is wrong).</summary>
+    public int ExitCode { get; init; } = 1;
 }
