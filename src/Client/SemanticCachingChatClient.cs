@@ -33,8 +33,10 @@ namespace SemCache.Client;
 /// Per call, in <see cref="ChatOptions.AdditionalProperties"/>: <c>semcache.skip</c> (true: neither look up nor store),
 /// <c>semcache.no_store</c> (true: look up, do not store), <c>semcache.min_similarity</c> (a number) and
 /// <c>semcache.ttl_seconds</c> (a whole number). Concurrent identical misses (same namespace, attributes, context and prompt)
-/// of non-streamed calls make one inner call, whose answer all of them get. A cache that is down or slow only costs
-/// <see cref="SemCacheClientOptions.Timeout"/>: the call goes on to the inner client.
+/// of non-streamed calls make one inner call, whose answer (or exception) all of them get. A cache that is down or slow costs
+/// at most <see cref="SemCacheClientOptions.Timeout"/> per cache call (the lookup, and the store after a miss): the call goes
+/// on to the inner client. With <see cref="SemCacheClientOptions.FailOpen"/> false a failed lookup throws, but a failed store
+/// is only logged: the caller still gets the answer it paid for.
 /// </para>
 /// </remarks>
 public sealed partial class SemanticCachingChatClient : DelegatingChatClient
@@ -125,6 +127,9 @@ public sealed partial class SemanticCachingChatClient : DelegatingChatClient
             catch (Exception e)
             {
                 mine.SetException(e);
+
+                // Observed here, so that a failure nobody else waited for is not reported again as an unobserved task exception.
+                _ = mine.Task.Exception;
                 throw;
             }
             finally
@@ -218,8 +223,11 @@ public sealed partial class SemanticCachingChatClient : DelegatingChatClient
                 (int)Math.Clamp(response.Usage?.OutputTokenCount ?? 0, 0, int.MaxValue))
             : null;
 
-        // The answer is already the caller's: storing it does not depend on the caller's token (and the client's timeout bounds it).
-        await _cache.SetAsync(
+        // The answer is already the caller's: storing it does not depend on the caller's token (the client's timeout bounds
+        // it), and a store that fails does not cost the caller the answer, even when the client does not fail open.
+        try
+        {
+            await _cache.SetAsync(
             new CacheEntry
             {
                 Namespace = Namespace,
@@ -230,6 +238,11 @@ public sealed partial class SemanticCachingChatClient : DelegatingChatClient
                 Usage = usage,
             },
             CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (SemCacheException e)
+        {
+            Log.StoreFailed(_logger, e);
+        }
     }
 
     /// <summary>A response is stored only when its text is all of it: a complete, plain-text answer from the assistant.</summary>
@@ -330,5 +343,8 @@ public sealed partial class SemanticCachingChatClient : DelegatingChatClient
     {
         [LoggerMessage(EventId = 101, Level = LogLevel.Debug, Message = "Response not stored: not a complete plain-text answer (finish reason {FinishReason})")]
         public static partial void NotStored(ILogger logger, string? finishReason);
+
+        [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Response not stored: the cache failed")]
+        public static partial void StoreFailed(ILogger logger, Exception exception);
     }
 }
