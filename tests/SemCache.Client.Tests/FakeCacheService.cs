@@ -20,12 +20,21 @@ public sealed class FakeCacheService : SemanticCache.SemanticCacheBase
     /// <summary>Never answer: wait until the client gives up.</summary>
     public bool Hang { get; set; }
 
+    /// <summary>Gets find nothing.</summary>
+    public bool Miss { get; set; }
+
+    /// <summary>Sets fail with UNAVAILABLE (Gets are answered).</summary>
+    public bool FailSets { get; set; }
+
     public int Calls => Volatile.Read(ref _calls);
 
-    public override Task<GetResponse> Get(GetRequest request, ServerCallContext context) =>
-        AnswerAsync(() => new GetResponse { Hit = true, Matches = { new Match { Id = "1", Prompt = request.Prompt, Response = "cached", Similarity = 1, Exact = true } } }, context);
+    public override Task<GetResponse> Get(GetRequest request, ServerCallContext context) => Miss
+        ? Task.FromResult(new GetResponse())
+        : AnswerAsync(() => new GetResponse { Hit = true, Matches = { new Match { Id = "1", Prompt = request.Prompt, Response = "cached", Similarity = 1, Exact = true } } }, context);
 
-    public override Task<SetResponse> Set(SetRequest request, ServerCallContext context) => AnswerAsync(() => new SetResponse { Id = "1" }, context);
+    public override Task<SetResponse> Set(SetRequest request, ServerCallContext context) => FailSets
+        ? throw new RpcException(new Status(StatusCode.Unavailable, "disk full"))
+        : AnswerAsync(() => new SetResponse { Id = "1" }, context);
 
     public override Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context) => AnswerAsync(() => new DeleteResponse { Deleted = 1 }, context);
 

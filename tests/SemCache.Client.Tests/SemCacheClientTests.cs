@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using Grpc.Core;
@@ -68,6 +69,30 @@ public sealed class SemCacheClientTests(ServerFixture fixture)
     public async Task AClosedPortFailsOpenAndIsCounted()
     {
         using SemCacheClient client = new(new SemCacheClientOptions { Address = new Uri($"http://127.0.0.1:{ClosedPort()}"), Timeout = TimeSpan.FromSeconds(10) });
+        var counted = new List<(long Value, string? Method, string? Status)>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == SemCacheClient.MeterName && instrument.Name == "semcache.client.failures")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            string? method = null, status = null;
+            foreach (KeyValuePair<string, object?> t in tags)
+            {
+                method = t.Key == "method" ? t.Value as string : method;
+                status = t.Key == "status" ? t.Value as string : status;
+            }
+
+            lock (counted)
+            {
+                counted.Add((value, method, status));
+            }
+        });
+        listener.Start();
 
         CacheLookup lookup = await client.GetAsync(new CacheQuery { Prompt = "anything" }, Ct);
         Assert.False(lookup.IsHit);
@@ -77,6 +102,12 @@ public sealed class SemCacheClientTests(ServerFixture fixture)
         CacheStored stored = await client.SetAsync(new CacheEntry { Prompt = "anything", Response = "x" }, Ct);
         Assert.True(stored.Failed);
         Assert.Equal(2, client.FailureCount);
+        lock (counted)
+        {
+            // Every client's meter is named SemCache.Client, and other tests' clients fail at the same time: look for these two.
+            Assert.Contains((1L, "Get", "Unavailable"), counted);
+            Assert.Contains((1L, "Set", "Unavailable"), counted);
+        }
     }
 
     [Fact]

@@ -292,6 +292,26 @@ public sealed class SemanticCachingChatClientTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task WithFailOpenOffALookupFailureThrowsButAStoreFailureKeepsTheAnswer()
+    {
+        var service = new FakeCacheService { Miss = true, FailSets = true };
+        await using var host = new FakeCacheHost(service);
+        using SemCacheClient cache = host.NewClient(o => (o.FailOpen, o.Timeout, o.MaxRetries) = (false, TimeSpan.FromSeconds(30), 0));
+        var inner = new CountingChatClient();
+        IChatClient chat = Build(inner, cache);
+
+        ChatResponse answered = await chat.GetResponseAsync(Question, cancellationToken: Ct);
+        Assert.Equal(CountingChatClient.AnswerTo(Question), answered.Text);
+        Assert.Equal(1, cache.FailureCount);
+
+        service.Miss = false;
+        service.Hang = true;
+        using SemCacheClient hanging = host.NewClient(o => (o.FailOpen, o.Timeout) = (false, TimeSpan.FromMilliseconds(200)));
+        await Assert.ThrowsAsync<SemCacheException>(() => Build(inner, hanging).GetResponseAsync(Question, cancellationToken: Ct));
+        Assert.Equal(1, inner.Calls);
+    }
+
+    [Fact]
     public async Task UseSemanticCacheTakesTheClientFromServicesAndIsConfigured()
     {
         var services = new ServiceCollection();
