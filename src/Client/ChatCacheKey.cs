@@ -34,9 +34,18 @@ internal sealed record ChatCacheKey(string Prompt, IReadOnlyList<CacheMessage> C
         return sb.Append(Prompt).ToString();
     }
 
-    /// <summary>The key of a call, or null when it cannot be cached: the last message is not the user's text.</summary>
+    /// <summary>
+    /// The key of a call, or null when it cannot be cached: the last message is not the user's text, or the conversation is
+    /// partly kept by the provider (a conversation id: the messages sent are not all of the context) or the call continues a
+    /// background response.
+    /// </summary>
     public static ChatCacheKey? Create(IEnumerable<ChatMessage> messages, ChatOptions? options, string? defaultModelId)
     {
+        if (options?.ConversationId is not null || options?.ContinuationToken is not null)
+        {
+            return null;
+        }
+
         List<ChatMessage> list = [.. messages];
         if (list.Count == 0)
         {
@@ -145,6 +154,11 @@ internal sealed record ChatCacheKey(string Prompt, IReadOnlyList<CacheMessage> C
             if (o is not null)
             {
                 WriteAdditional(writer, o.AdditionalProperties);
+                if (o.AllowMultipleToolCalls is { } multiple)
+                {
+                    writer.WriteBoolean("allowMultipleToolCalls", multiple);
+                }
+
                 WriteNumber(writer, "frequencyPenalty", o.FrequencyPenalty);
                 if (o.Instructions is not null)
                 {

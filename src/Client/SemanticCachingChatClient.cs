@@ -19,7 +19,9 @@ namespace SemCache.Client;
 /// and a SHA-256 of every <see cref="ChatOptions"/> field that changes the answer (temperature, top-p/k, penalties, maximum
 /// output tokens, seed, stop sequences, response format with its schema, tool mode, each tool's name, description and
 /// schemas, instructions, reasoning options, additional properties but the <c>semcache.*</c> controls). A call whose last
-/// message is not the user's text (a tool result, an image) goes to the inner client uncached.
+/// message is not the user's text (a tool result, an image), that names a <see cref="ChatOptions.ConversationId"/> (the
+/// provider keeps part of the context, so the messages sent are not all of it) or continues a background response goes to
+/// the inner client uncached.
 /// </para>
 /// <para>
 /// What is stored: only a complete, plain-text answer: every content of the response is text, its finish reason is

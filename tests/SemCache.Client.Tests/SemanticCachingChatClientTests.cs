@@ -204,6 +204,20 @@ public sealed class SemanticCachingChatClientTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task ACallInAProviderKeptConversationIsNotCached()
+    {
+        var inner = new CountingChatClient();
+        using SemCacheClient cache = fixture.NewClient();
+        IChatClient chat = Build(inner, cache);
+        var options = new ChatOptions { ConversationId = "conv-1" };
+
+        await chat.GetResponseAsync(Question, options, Ct);
+        await chat.GetResponseAsync(Question, options, Ct);
+        Assert.Equal(2, inner.Calls);
+        Assert.Equal(0, (await cache.StatsAsync(cache.Namespace, Ct)).Entries);
+    }
+
+    [Fact]
     public async Task AFunctionCallIsNotStored()
     {
         var inner = new CountingChatClient
