@@ -4,7 +4,7 @@
 # Builds the server and the tool, starts the server on free ports with a temporary data directory, runs a few seconds
 # each of pairs, exact, mixed (closed loop and fixed rate) and calibrate on a small slice of ../shared/data, checks
 # the outputs (result.json parses, non-zero throughput, no errors, counts add up, PNGs written), stops the server with
-# SIGTERM and requires a clean exit. Exits non-zero on any failure. SEMCACHE_DATA overrides the data folder.
+# SIGTERM and requires a clean exit. On the way, samples/python's client (stubs from a stock protoc) runs against it. Exits non-zero on any failure. SEMCACHE_DATA overrides the data folder.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -59,10 +59,19 @@ for run in pairs exact mixed mixed-rate calibrate; do
   printf '%-10s %s\n' "$run" "$(grep -m1 -A2 '^| operation' "$work/$run/summary.md" | tail -n1)"
 done
 
+# A client in another language, from stubs a stock protoc generates out of proto/ (samples/python).
+python_ok=skipped
+if command -v protoc >/dev/null && command -v grpc_python_plugin >/dev/null && /usr/bin/python3 -c "import grpc, google.protobuf" 2>/dev/null; then
+  bash samples/python/run.sh "127.0.0.1:$grpc_port" >"$work/python.log" 2>&1 || { cat "$work/python.log"; fail "python client"; }
+  python_ok=ok
+else
+  echo "smoke: python client skipped (needs protoc, grpc_python_plugin and Debian's python3-grpcio and python3-protobuf)"
+fi
+
 # The server must stop cleanly on SIGTERM.
 kill -TERM "$server_pid"
 status=0
 wait "$server_pid" || status=$?
 server_pid=""
 [ "$status" -eq 0 ] || fail "server exited with $status after SIGTERM"
-echo "smoke: ok (pairs, exact, mixed, mixed --rate, calibrate)"
+echo "smoke: ok (pairs, exact, mixed, mixed --rate, calibrate; python client: $python_ok)"
