@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using System.Globalization;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Trace;
+using SemCache.Cache.Telemetry;
+using SemCache.Protocol.V1;
+
+namespace SemCache.CacheServer.Tests;
+
+/// <summary>
+/// /metrics after a known workload, on a server of its own (so every value is exact), and a Get's trace collected by
+/// an in-memory exporter.
+/// </summary>
+public sealed class TelemetryTests
+{
+    private const string PricedPrompt = "what is the capital of france";
+    private const string UnpricedPrompt = "how many legs does a spider have";
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task MetricsAndTracesDescribeAKnownWorkload()
+    {
+        string data = Path.Combine(Path.GetTempPath(), "semcache-telemetry-test-" + Guid.NewGuid().ToString("N"));
+        var spans = new List<Activity>();
+        await using WebApplication app = SemCacheServer.Build(["--data-dir", data, "--Observability:MaxNamespaceLabels", "2"], builder =>
+        {
+            builder.WebHost.UseTestServer();
+            builder.Services.AddOpenTelemetry().WithTracing(t => t.AddSource(CacheTelemetry.Name).AddInMemoryExporter(spans));
+        });
+        await app.StartAsync(Ct);
+        try
+        {
+            using GrpcChannel channel = GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions { HttpHandler = app.GetTestServer().CreateHandler() });
+            using HttpClient http = app.GetTestServer().CreateClient();
+            var client = new SemanticCache.SemanticCacheClient(channel);
+            IReadOnlyList<Metrics.Sample> before = Metrics.Parse(await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct));
+            AssertEveryBucket(before);
+
+            // Namespaces a and b keep their labels (the first two written), c is "other".
+            await client.SetAsync(new SetRequest { Namespace = "a", Prompt = PricedPrompt, Response = "Paris", Usage = new Usage { Model = "gpt-4o", InputTokens = 100, OutputTokens = 50 } }, cancellationToken: Ct);
+            await client.SetAsync(new SetRequest { Namespace = "a", Prompt = UnpricedPrompt, Response = "Eight", Usage = new Usage { Model = "in-house-model", InputTokens = 10, OutputTokens = 10 } }, cancellationToken: Ct);
+            await client.SetAsync(new SetRequest { Namespace = "b", Prompt = PricedPrompt, Response = "Paris" }, cancellationToken: Ct);
+            await client.SetAsync(new SetRequest { Namespace = "c", Prompt = PricedPrompt, Response = "Paris" }, cancellationToken: Ct);
+
+            Assert.True((await client.GetAsync(new GetRequest { Namespace = "a", Prompt = PricedPrompt }, cancellationToken: Ct)).Matches[0].Exact);
+            Assert.True((await client.GetAsync(new GetRequest { Namespace = "a", Prompt = UnpricedPrompt }, cancellationToken: Ct)).Matches[0].Exact);
+            GetResponse semantic = await client.GetAsync(new GetRequest { Namespace = "a", Prompt = "tell me the capital city of france", MinSimilarity = 0.5f }, cancellationToken: Ct);
+            Assert.True(semantic.Hit && !semantic.Matches[0].Exact);
+            Assert.False((await client.GetAsync(new GetRequest { Namespace = "a", Prompt = "a recipe for sourdough bread with rye flour", MinSimilarity = 0.99f }, cancellationToken: Ct)).Hit);
+            Assert.False((await client.GetAsync(new GetRequest { Namespace = "c", Prompt = "something never stored" }, cancellationToken: Ct)).Hit);
+            RpcException bad = await Assert.ThrowsAsync<RpcException>(() => client.GetAsync(new GetRequest { Namespace = "a", Prompt = "x", TopK = 1_000_000 }, cancellationToken: Ct).ResponseAsync);
+            Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, bad.StatusCode);
+
+            StatsResponse stats = await client.StatsAsync(new StatsRequest { Namespace = "a" }, cancellationToken: Ct);
+            Assert.Equal(20ul, stats.UnpricedTokens);
+            Assert.Equal(320ul, stats.TokensSaved);
+            Assert.Equal(2 * ((100 * 2.5) + (50 * 10)) / 1e6, stats.CostSavedUsd, 9);
+
+            string text = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct);
+            IReadOnlyList<Metrics.Sample> after = Metrics.Parse(text);
+            Assert.Equal(2, Metrics.Sum(after, "semcache_gets_total", ("namespace", "a"), ("result", "exact")));
+            Assert.Equal(1, Metrics.Sum(after, "semcache_gets_total", ("namespace", "a"), ("result", "semantic")));
+            Assert.Equal(1, Metrics.Sum(after, "semcache_gets_total", ("namespace", "a"), ("result", "miss")));
+            Assert.Equal(1, Metrics.Sum(after, "semcache_gets_total", ("namespace", "other"), ("result", "miss")));
+            Assert.Equal(2, Metrics.Sum(after, "semcache_sets_total", ("namespace", "a")));
+            Assert.Equal(1, Metrics.Sum(after, "semcache_sets_total", ("namespace", "b")));
+            Assert.Equal(1, Metrics.Sum(after, "semcache_sets_total", ("namespace", "other")));
+            Assert.Empty(Metrics.Find(after, "semcache_sets_total", ("namespace", "c")));
+            Assert.Equal(300, Metrics.Sum(after, "semcache_tokens_saved_total", ("namespace", "a"), ("model", "gpt-4o")));
+            Assert.Equal(20, Metrics.Sum(after, "semcache_tokens_saved_total", ("namespace", "a"), ("model", "in-house-model")));
+            Assert.Equal(20, Metrics.Sum(after, "semcache_unpriced_tokens_total", ("namespace", "a"), ("model", "in-house-model")));
+            Assert.Equal(0.0015, Metrics.Sum(after, "semcache_cost_saved_usd_total", ("namespace", "a"), ("model", "gpt-4o")), 9);
+            Assert.Equal(4, Metrics.Sum(after, "semcache_entries"));
+            Assert.Equal(4, Metrics.Sum(after, "semcache_requests_total", ("method", "Set"), ("code", "OK"), ("transport", "grpc")));
+            Assert.Equal(5, Metrics.Sum(after, "semcache_requests_total", ("method", "Get"), ("code", "OK"), ("transport", "grpc")));
+            Assert.Equal(1, Metrics.Sum(after, "semcache_requests_total", ("method", "Get"), ("code", "INVALID_ARGUMENT"), ("transport", "grpc")));
+            Assert.Equal(5, Metrics.Sum(after, "semcache_stage_seconds_count", ("stage", "get")));
+            Assert.Equal(4, Metrics.Sum(after, "semcache_stage_seconds_count", ("stage", "set")));
+            Assert.Equal(1, Metrics.Sum(after, "semcache_best_similarity_count", ("result", "semantic")));
+            Assert.True(Metrics.Sum(after, "semcache_stored_bytes") > 0);
+            Assert.True(Metrics.Sum(after, "semcache_embedding_batch_size_count") >= 1);
+            Assert.True(Metrics.Sum(after, "semcache_commit_seconds_count") >= 1);
+            Metrics.Sample build = Assert.Single(Metrics.Find(after, "semcache_build_info"));
+            Assert.Equal(1, build.Value);
+            Assert.False(string.IsNullOrEmpty(build.Labels["model"]));
+            Assert.Equal("Float32", build.Labels["precision"]);
+            Assert.Contains(after, s => s.Name.StartsWith("process_", StringComparison.Ordinal));
+            Assert.Contains(after, s => s.Name.StartsWith("dotnet_", StringComparison.Ordinal));
+            AssertEveryBucket(after);
+
+            // The semantic hit's trace: a get span with each stage as a child, the namespace and result, no prompt text.
+            Activity get = Assert.Single(spans, s => s.OperationName == "semcache.get" && (string?)s.GetTagItem("semcache.result") == "semantic");
+            Assert.Equal("a", get.GetTagItem("semcache.namespace"));
+            Assert.True((float)get.GetTagItem("semcache.best_similarity")! >= 0.5f);
+            string[] children = [.. spans.Where(s => s.ParentSpanId == get.SpanId).Select(s => s.OperationName)];
+            Assert.Equal(["semcache.exact_lookup", "semcache.embed", "semcache.search", "semcache.fetch"], children);
+            Activity embed = spans.Single(s => s.ParentSpanId == get.SpanId && s.OperationName == "semcache.embed");
+            Assert.NotNull(embed.GetTagItem("semcache.embed.queue_wait_ms"));
+            Assert.NotNull(embed.GetTagItem("semcache.embed.model_ms"));
+            foreach (Activity span in spans)
+            {
+                foreach (KeyValuePair<string, object?> tag in span.TagObjects)
+                {
+                    string value = Convert.ToString(tag.Value, CultureInfo.InvariantCulture) ?? "";
+                    Assert.DoesNotContain("capital", value, StringComparison.OrdinalIgnoreCase);
+                    Assert.DoesNotContain("Paris", value, StringComparison.Ordinal);
+                }
+            }
+        }
+        finally
+        {
+            await app.StopAsync(Ct);
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    // Every series of every SemCache histogram has all of its documented buckets, whether or not they are empty.
+    private static void AssertEveryBucket(IReadOnlyList<Metrics.Sample> samples)
+    {
+        foreach (IGrouping<string, Metrics.Sample> series in samples
+            .Where(s => s.Name.StartsWith("semcache_", StringComparison.Ordinal) && s.Name.EndsWith("_bucket", StringComparison.Ordinal))
+            .GroupBy(s => s.Name + "{" + string.Join(",", s.Labels.Where(l => l.Key != "le").OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => l.Key + "=" + l.Value)) + "}"))
+        {
+            string name = series.First().Name;
+            IEnumerable<double> documented = name switch
+            {
+                "semcache_best_similarity_bucket" => CacheTelemetry.SimilarityBuckets,
+                "semcache_embedding_batch_size_bucket" => Embedding.TextEmbedder.BatchSizeBuckets.Select(b => (double)b),
+                _ => CacheTelemetry.LatencyBuckets,
+            };
+            double[] expected = [.. documented, double.PositiveInfinity];
+            double[] exposed = [.. series.Select(s => double.Parse(s.Labels["le"] == "+Inf" ? "Infinity" : s.Labels["le"], CultureInfo.InvariantCulture))];
+            Assert.Equal(expected, exposed);
+        }
+    }
+}
