@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.RegularExpressions;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Trace;
 using SemCache.Cache.Telemetry;
@@ -92,6 +94,18 @@ public sealed class TelemetryTests
             Assert.Contains(after, s => s.Name.StartsWith("dotnet_", StringComparison.Ordinal));
             AssertEveryBucket(after);
 
+            // The dashboard and the README's metrics table name only metrics the server exposes.
+            HashSet<string> exposed = [.. text.Split('\n').Where(l => l.StartsWith("# TYPE ", StringComparison.Ordinal)).Select(l => l.Split(' ')[2])];
+            string root = RepositoryRoot();
+            string dashboard = File.ReadAllText(Path.Combine(root, "deploy", "grafana", "semcache.json"));
+            string readme = File.ReadAllText(Path.Combine(root, "README.md"));
+            IEnumerable<string> named = Regex.Matches(dashboard, "semcache_[a-z_]+").Select(m => Regex.Replace(m.Value, "_(bucket|sum|count)$", ""))
+                .Concat(Regex.Matches(readme, @"^\| `(semcache_[a-z_]+)`", RegexOptions.Multiline).Select(m => m.Groups[1].Value));
+            foreach (string name in named)
+            {
+                Assert.Contains(name, exposed);
+            }
+
             // The semantic hit's trace: a get span with each stage as a child, the namespace and result, no prompt text.
             Activity get = Assert.Single(spans, s => s.OperationName == "semcache.get" && (string?)s.GetTagItem("semcache.result") == "semantic");
             Assert.Equal("a", get.GetTagItem("semcache.namespace"));
@@ -116,6 +130,44 @@ public sealed class TelemetryTests
             await app.StopAsync(Ct);
             Directory.Delete(data, recursive: true);
         }
+    }
+
+    [Fact]
+    public void TheShippedPriceTableIsExtendedAndOverriddenByConfiguration()
+    {
+        IConfiguration configuration = new ConfigurationBuilder()
+            .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"))
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Cache:ModelPrices:gpt-4o:InputPerMillion"] = "1",
+                ["Cache:ModelPrices:in-house-model:InputPerMillion"] = "0.5",
+                ["Cache:ModelPrices:in-house-model:OutputPerMillion"] = "1.5",
+            })
+            .Build();
+        Cache.CacheOptions options = configuration.GetSection(Cache.CacheOptions.SectionName).Get<Cache.CacheOptions>()!;
+
+        Assert.Equal(1, options.ModelPrices["gpt-4o"].InputPerMillion);
+        Assert.Equal(10, options.ModelPrices["gpt-4o"].OutputPerMillion);
+        Assert.Equal(1.5, options.ModelPrices["in-house-model"].OutputPerMillion);
+        foreach (string model in new[] { "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3", "o4-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano", "claude-opus-4-1", "claude-sonnet-4-5", "claude-haiku-4-5", "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite" })
+        {
+            Assert.True(options.ModelPrices[model].InputPerMillion > 0 && options.ModelPrices[model].OutputPerMillion > 0, model);
+        }
+
+        Assert.False(string.IsNullOrEmpty(options.ModelPricesAsOf));
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "SemCache.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("SemCache.sln not found above " + AppContext.BaseDirectory);
     }
 
     // Every series of every SemCache histogram has all of its documented buckets, whether or not they are empty.
