@@ -133,6 +133,18 @@ public sealed class TelemetryTests
     }
 
     [Fact]
+    public void BadObservabilityOptionsStopStartUpNamingTheKey()
+    {
+        string data = Path.Combine(Path.GetTempPath(), "semcache-telemetry-options-" + Guid.NewGuid().ToString("N"));
+        var labels = Assert.Throws<Configuration.StartupException>(() => SemCacheServer.Build(["--data-dir", data, "--Observability:MaxNamespaceLabels", "-1"], b => b.WebHost.UseTestServer()));
+        Assert.Contains("Observability:MaxNamespaceLabels must be between 0 and 10000, got -1", labels.Message, StringComparison.Ordinal);
+        var endpoint = Assert.Throws<Configuration.StartupException>(() => SemCacheServer.Build(["--data-dir", data, "--Observability:OtlpEndpoint", "collector:4317"], b => b.WebHost.UseTestServer()));
+        Assert.Contains("Observability:OtlpEndpoint must be an http:// or https:// URI", endpoint.Message, StringComparison.Ordinal);
+        var unknown = Assert.Throws<Configuration.StartupException>(() => SemCacheServer.Build(["--data-dir", data, "--Observability:MaxLabels", "5"], b => b.WebHost.UseTestServer()));
+        Assert.Contains("Observability:MaxLabels is not an option", unknown.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TheShippedPriceTableIsExtendedAndOverriddenByConfiguration()
     {
         IConfiguration configuration = new ConfigurationBuilder()
