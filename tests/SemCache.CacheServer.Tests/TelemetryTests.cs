@@ -57,14 +57,20 @@ public sealed class TelemetryTests
             RpcException bad = await Assert.ThrowsAsync<RpcException>(() => client.GetAsync(new GetRequest { Namespace = "a", Prompt = "x", TopK = 1_000_000 }, cancellationToken: Ct).ResponseAsync);
             Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, bad.StatusCode);
 
+            using (var json = new StringContent("{\"namespace\":\"a\",\"prompt\":\"what is the capital of france\"}", System.Text.Encoding.UTF8, "application/json"))
+            using (HttpResponseMessage viaHttp = await http.PostAsync(new Uri("/v1/get", UriKind.Relative), json, Ct))
+            {
+                Assert.Equal(System.Net.HttpStatusCode.OK, viaHttp.StatusCode);
+            }
+
             StatsResponse stats = await client.StatsAsync(new StatsRequest { Namespace = "a" }, cancellationToken: Ct);
             Assert.Equal(20ul, stats.UnpricedTokens);
-            Assert.Equal(320ul, stats.TokensSaved);
-            Assert.Equal(2 * ((100 * 2.5) + (50 * 10)) / 1e6, stats.CostSavedUsd, 9);
+            Assert.Equal(470ul, stats.TokensSaved);
+            Assert.Equal(3 * ((100 * 2.5) + (50 * 10)) / 1e6, stats.CostSavedUsd, 9);
 
             string text = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct);
             IReadOnlyList<Metrics.Sample> after = Metrics.Parse(text);
-            Assert.Equal(2, Metrics.Sum(after, "semcache_gets_total", ("namespace", "a"), ("result", "exact")));
+            Assert.Equal(3, Metrics.Sum(after, "semcache_gets_total", ("namespace", "a"), ("result", "exact")));
             Assert.Equal(1, Metrics.Sum(after, "semcache_gets_total", ("namespace", "a"), ("result", "semantic")));
             Assert.Equal(1, Metrics.Sum(after, "semcache_gets_total", ("namespace", "a"), ("result", "miss")));
             Assert.Equal(1, Metrics.Sum(after, "semcache_gets_total", ("namespace", "other"), ("result", "miss")));
@@ -72,15 +78,17 @@ public sealed class TelemetryTests
             Assert.Equal(1, Metrics.Sum(after, "semcache_sets_total", ("namespace", "b")));
             Assert.Equal(1, Metrics.Sum(after, "semcache_sets_total", ("namespace", "other")));
             Assert.Empty(Metrics.Find(after, "semcache_sets_total", ("namespace", "c")));
-            Assert.Equal(300, Metrics.Sum(after, "semcache_tokens_saved_total", ("namespace", "a"), ("model", "gpt-4o")));
+            Assert.Equal(450, Metrics.Sum(after, "semcache_tokens_saved_total", ("namespace", "a"), ("model", "gpt-4o")));
             Assert.Equal(20, Metrics.Sum(after, "semcache_tokens_saved_total", ("namespace", "a"), ("model", "in-house-model")));
             Assert.Equal(20, Metrics.Sum(after, "semcache_unpriced_tokens_total", ("namespace", "a"), ("model", "in-house-model")));
-            Assert.Equal(0.0015, Metrics.Sum(after, "semcache_cost_saved_usd_total", ("namespace", "a"), ("model", "gpt-4o")), 9);
+            Assert.Equal(0.00225, Metrics.Sum(after, "semcache_cost_saved_usd_total", ("namespace", "a"), ("model", "gpt-4o")), 9);
             Assert.Equal(4, Metrics.Sum(after, "semcache_entries"));
             Assert.Equal(4, Metrics.Sum(after, "semcache_requests_total", ("method", "Set"), ("code", "OK"), ("transport", "grpc")));
             Assert.Equal(5, Metrics.Sum(after, "semcache_requests_total", ("method", "Get"), ("code", "OK"), ("transport", "grpc")));
             Assert.Equal(1, Metrics.Sum(after, "semcache_requests_total", ("method", "Get"), ("code", "INVALID_ARGUMENT"), ("transport", "grpc")));
-            Assert.Equal(5, Metrics.Sum(after, "semcache_stage_seconds_count", ("stage", "get")));
+            Assert.Equal(1, Metrics.Sum(after, "semcache_requests_total", ("method", "Get"), ("code", "OK"), ("transport", "http")));
+            Assert.Equal(1, Metrics.Sum(after, "semcache_request_seconds_count", ("method", "Get"), ("transport", "http")));
+            Assert.Equal(6, Metrics.Sum(after, "semcache_stage_seconds_count", ("stage", "get")));
             Assert.Equal(4, Metrics.Sum(after, "semcache_stage_seconds_count", ("stage", "set")));
             Assert.Equal(1, Metrics.Sum(after, "semcache_best_similarity_count", ("result", "semantic")));
             Assert.True(Metrics.Sum(after, "semcache_stored_bytes") > 0);
