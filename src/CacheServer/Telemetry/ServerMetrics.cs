@@ -17,29 +17,34 @@ internal sealed class ServerMetrics
     private readonly Counter<long> _requests;
     private readonly Histogram<double> _requestSeconds;
 
-    public ServerMetrics(CacheTelemetry telemetry, TextEmbedder embedder, Microsoft.Extensions.Options.IOptions<Cache.CacheOptions> cache)
+    // The embedder is resolved at the first observation, not here: the meter provider may be built (when /metrics is
+    // mapped) before the server loads the model, whose failure to load it reports as one line.
+    public ServerMetrics(CacheTelemetry telemetry, IServiceProvider services, Microsoft.Extensions.Options.IOptions<Cache.CacheOptions> cache)
     {
         Meter meter = telemetry.Meter;
+        var model = new Lazy<TextEmbedder>(services.GetRequiredService<TextEmbedder>);
         _requests = meter.CreateCounter<long>("semcache_requests", null, "Calls served (gRPC and HTTP/JSON), by method, status code and transport.");
         _requestSeconds = meter.CreateHistogram("semcache_request_seconds", "s", "Calls' time in the server, by method and transport.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = CacheTelemetry.LatencyBuckets });
-        meter.CreateObservableCounter("semcache_embedding_model_calls", () => embedder.BatchCount, null, "ONNX Runtime calls made by the micro-batcher.");
-        meter.CreateObservableCounter("semcache_embedding_texts", () => embedder.BatchedTextCount, null, "Texts embedded through the micro-batcher.");
-        meter.CreateObservableGauge("semcache_embedding_call_overhead_tokens", () => embedder.CallOverheadTokens, null,
+        meter.CreateObservableCounter("semcache_embedding_model_calls", () => model.Value.BatchCount, null, "ONNX Runtime calls made by the micro-batcher.");
+        meter.CreateObservableCounter("semcache_embedding_texts", () => model.Value.BatchedTextCount, null, "Texts embedded through the micro-batcher.");
+        meter.CreateObservableGauge("semcache_embedding_call_overhead_tokens", () => model.Value.CallOverheadTokens, null,
             "The micro-batcher's estimate of one model call's fixed cost, in padded tokens: where it splits batches by length.");
 
         string version = OptionCatalog.VersionText();
         int plus = version.IndexOf('+', StringComparison.Ordinal);
-        KeyValuePair<string, object?>[] build =
+        string pricesAsOf = cache.Value.ModelPricesAsOf ?? "none";
+        var build = new Lazy<KeyValuePair<string, object?>[]>(() =>
         [
+            // Read at the first scrape: by then the model is loaded.
             new("version", plus < 0 ? version : version[..plus]),
             new("commit", plus < 0 ? "unknown" : version[(plus + 1)..]),
-            new("model", embedder.ModelName),
-            new("precision", embedder.Options.Precision.ToString()),
-            new("execution_provider", embedder.ExecutionProvider),
-            new("prices_as_of", cache.Value.ModelPricesAsOf ?? "none"),
-        ];
-        meter.CreateObservableGauge("semcache_build_info", () => new Measurement<long>(1, build), null, "Always 1; the labels say what is running.");
+            new("model", model.Value.ModelName),
+            new("precision", model.Value.Options.Precision.ToString()),
+            new("execution_provider", model.Value.ExecutionProvider),
+            new("prices_as_of", pricesAsOf),
+        ]);
+        meter.CreateObservableGauge("semcache_build_info", () => new Measurement<long>(1, build.Value), null, "Always 1; the labels say what is running.");
     }
 
     /// <summary>Counts one finished call.</summary>
