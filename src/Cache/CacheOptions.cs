@@ -50,8 +50,15 @@ public sealed class CacheOptions
     /// </summary>
     public bool SemanticMatchOnTruncatedPrompts { get; set; }
 
-    /// <summary>Prices in US dollars per million tokens, by model name, for <c>cost_saved_usd</c>. Default: none (0 saved).</summary>
+    /// <summary>
+    /// Prices in US dollars per million tokens, by model name exactly as Sets report it in their usage, for
+    /// <c>cost_saved_usd</c>. Default here: none; the server ships a table of list prices in its appsettings.json, which
+    /// configuration extends and overrides entry by entry. Tokens saved of a model not in it are counted as unpriced.
+    /// </summary>
     public Dictionary<string, ModelPrice> ModelPrices { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>When <see cref="ModelPrices"/> were taken (free text, e.g. <c>2025-08-15</c>), reported with the build. Default: none.</summary>
+    public string? ModelPricesAsOf { get; set; }
 
     /// <summary>Every invalid value, each as <c>Cache:Key</c> with the value and the allowed range; empty when all are valid.</summary>
     public IReadOnlyList<string> FindProblems()

@@ -145,4 +145,10 @@ public sealed record CacheStatistics(
 {
     /// <summary>Hits over lookups (0 before the first lookup).</summary>
     public double HitRate => Gets == 0 ? 0 : (double)(ExactHits + SemanticHits) / Gets;
+
+    /// <summary>
+    /// Of <see cref="TokensSaved"/>, those whose model has no price in <see cref="CacheOptions.ModelPrices"/> (or whose
+    /// Set named no model): <see cref="CostSavedUsd"/> leaves them out.
+    /// </summary>
+    public long UnpricedTokens { get; init; }
 }

@@ -6,6 +6,7 @@ using SemCache.Cache.Indexing;
 using SemCache.Cache.Requests;
 using SemCache.Cache.Statistics;
 using SemCache.Cache.Store;
+using SemCache.Cache.Telemetry;
 using SemCache.Embedding;
 using SemCache.Index;
 using SemCache.Storage;
@@ -35,6 +36,8 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
     private readonly IndexPersistence _persistence;
     private readonly RecentEmbeddings _recentEmbeddings = new(4096);
     private readonly StatisticsRegistry _statistics;
+    private readonly CacheTelemetry _telemetry;
+    private readonly bool _ownsTelemetry;
     private readonly Lock _restoreLock = new();
     private List<RemovedEntry>? _removedWhileRestoring = [];
 #pragma warning disable CA1859 // The engine owns the interface; FASTER is its first implementation, not its only one.
@@ -42,8 +45,10 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
 #pragma warning restore CA1859
     private int _disposed;
 
-    private SemanticCacheEngine(CacheOptions options, EntryStoreOptions storeOptions, VectorIndexOptions indexTemplate, TextEmbedder embedder, ILogger logger)
+    private SemanticCacheEngine(CacheOptions options, EntryStoreOptions storeOptions, VectorIndexOptions indexTemplate, TextEmbedder embedder, ILogger logger, CacheTelemetry? telemetry)
     {
+        _ownsTelemetry = telemetry is null;
+        _telemetry = telemetry ?? new CacheTelemetry();
         _options = options;
         _embedder = embedder;
         _validate = new RequestValidator(options, storeOptions.MaxTtl);
@@ -56,8 +61,8 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
     /// <summary>The embedder the engine runs prompts through.</summary>
     public TextEmbedder Embedder => _embedder;
 
-    /// <summary>Latency of each stage of the requests served so far.</summary>
-    public EngineTimings Timings { get; } = new();
+    /// <summary>The engine's metrics and spans (the host's, or the engine's own when it was given none).</summary>
+    public CacheTelemetry Telemetry => _telemetry;
 
     /// <summary>What recovery found when the engine opened.</summary>
     public EngineRecovery Recovery { get; private set; } = null!;
@@ -69,6 +74,14 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
     /// Opens the store in its data directory (recovering what it holds) and restores the vector index: its snapshot,
     /// reconciled with the store's live entries, or rebuilt from the stored vectors. Never re-embeds.
     /// </summary>
+    /// <param name="options">The cache's options.</param>
+    /// <param name="storeOptions">The entry store's options.</param>
+    /// <param name="indexOptions">The vector index's options (its dimension comes from the model).</param>
+    /// <param name="embedder">The embedder.</param>
+    /// <param name="loggerFactory">Where the engine logs; nowhere when null.</param>
+    /// <param name="timeProvider">The clock of TTLs; the system's when null.</param>
+    /// <param name="telemetry">Where the engine's metrics go (the host's meter); the engine's own, unexported, when null.</param>
+    /// <param name="cancellationToken">Cancels the opening.</param>
     public static async Task<SemanticCacheEngine> OpenAsync(
         CacheOptions options,
         EntryStoreOptions storeOptions,
@@ -76,6 +89,7 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
         TextEmbedder embedder,
         ILoggerFactory? loggerFactory = null,
         TimeProvider? timeProvider = null,
+        CacheTelemetry? telemetry = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -86,7 +100,7 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
         loggerFactory ??= NullLoggerFactory.Instance;
         VectorIndexOptions template = (indexOptions ?? new VectorIndexOptions { Dimension = embedder.Dimension }) with { Dimension = embedder.Dimension };
         template.Validate();
-        var engine = new SemanticCacheEngine(options, storeOptions, template, embedder, loggerFactory.CreateLogger<SemanticCacheEngine>());
+        var engine = new SemanticCacheEngine(options, storeOptions, template, embedder, loggerFactory.CreateLogger<SemanticCacheEngine>(), telemetry);
         long started = Stopwatch.GetTimestamp();
         engine._store = await FasterCacheStore.OpenAsync(storeOptions, engine, loggerFactory, timeProvider, cancellationToken).ConfigureAwait(false);
         try
@@ -109,6 +123,7 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
             throw;
         }
 
+        engine._telemetry.Observe(() => engine.GetStatistics(), () => engine._store.Bytes);
         double elapsedMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         Log.Recovered(engine._logger, engine._store.Count, engine.Recovery.IndexedVectors, engine.Recovery.IndexSource, elapsedMs);
         return engine;
@@ -130,18 +145,36 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
         }
     }
 
+    // Spans carry the namespace, the result and similarities, never the prompt or the response.
     private async Task<CacheGetResult> GetCoreAsync(CacheGetRequest request, CancellationToken cancellationToken)
     {
         long started = Stopwatch.GetTimestamp();
-        ValidGet get = _validate.Get(request);
+        using Activity? span = CacheTelemetry.Source.StartActivity("semcache.get");
+        ValidGet get;
+        try
+        {
+            get = _validate.Get(request);
+        }
+        catch (CacheRequestException e)
+        {
+            span?.SetStatus(ActivityStatusCode.Error, e.Field);
+            throw;
+        }
+
+        span?.SetTag("semcache.namespace", get.Namespace);
         var matches = new List<CacheMatch>(get.TopK);
 
         CacheEntry? exact = null;
         if (get.Key is { } key)
         {
             long lookup = Stopwatch.GetTimestamp();
-            exact = await _store.GetByExactKeyAsync(key, includeVector: false, cancellationToken).ConfigureAwait(false);
-            Timings.ExactLookup.RecordSince(lookup);
+            using (Activity? lookupSpan = CacheTelemetry.Source.StartActivity("semcache.exact_lookup"))
+            {
+                exact = await _store.GetByExactKeyAsync(key, includeVector: false, cancellationToken).ConfigureAwait(false);
+                lookupSpan?.SetTag("semcache.found", exact is not null);
+            }
+
+            _telemetry.Stage(CacheStage.ExactLookup, lookup);
             if (exact is not null && get.Partition.Matches(exact) && string.Equals(exact.Prompt, get.Normalized, StringComparison.Ordinal))
             {
                 matches.Add(ToMatch(exact, 1f, exact: true));
@@ -197,8 +230,19 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
         var result = new CacheGetResult(matches, best, layer, truncated);
         // Counted per namespace only for a namespace that holds (or held since start) entries: a made-up name leaves no state.
         Counters? counters = _statistics.Find(get.Namespace) ?? (_store.CountInNamespace(get.Namespace) > 0 ? _statistics.ForWrite(get.Namespace, get.NamespaceHash) : null);
-        Count(counters, result);
-        Timings.Get.RecordSince(started);
+        Count(get.Namespace, counters, result);
+        _telemetry.Stage(CacheStage.Get, started);
+        if (span is not null)
+        {
+            span.SetTag("semcache.result", ResultOf(result));
+            span.SetTag("semcache.semantic_layer", layer.ToString());
+            span.SetTag("semcache.matches", matches.Count);
+            if (best is float similarity)
+            {
+                span.SetTag("semcache.best_similarity", similarity);
+            }
+        }
+
         return result;
     }
 
@@ -212,10 +256,20 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
         }
 
         long started = Stopwatch.GetTimestamp();
+        using Activity? span = CacheTelemetry.Source.StartActivity("semcache.embed");
         EmbeddingResult embedded = await _embedder.EmbedAsync(normalized, priority, cancellationToken).ConfigureAwait(false);
-        Timings.Embed.RecordSince(started);
-        Timings.EmbedQueue.Record(embedded.QueueWait);
-        Timings.Model.Record(embedded.ModelTime);
+        _telemetry.Stage(CacheStage.Embed, started);
+        _telemetry.Stage(CacheStage.EmbedQueue, embedded.QueueWait);
+        _telemetry.Stage(CacheStage.Model, embedded.ModelTime);
+        if (span is not null)
+        {
+            span.SetTag("semcache.embed.queue_wait_ms", embedded.QueueWait.TotalMilliseconds);
+            span.SetTag("semcache.embed.model_ms", embedded.ModelTime.TotalMilliseconds);
+            span.SetTag("semcache.embed.batch_size", embedded.BatchSize);
+            span.SetTag("semcache.embed.tokens", embedded.TokenCount);
+            span.SetTag("semcache.embed.truncated", embedded.Truncated);
+        }
+
         _recentEmbeddings.Add(ns, normalized, embedded);
         return embedded;
     }
@@ -226,9 +280,24 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
         var key = new PartitionKey(get.Partition.Key);
         int k = get.TopK + SearchSlack + (exactId is null ? 0 : 1);
         long searching = Stopwatch.GetTimestamp();
-        SearchResult[] results = index.Search(key, vector.Span, k);
-        Timings.Search.RecordSince(searching);
+        SearchResult[] results;
+        using (Activity? searchSpan = CacheTelemetry.Source.StartActivity("semcache.search"))
+        {
+            results = index.Search(key, vector.Span, k);
+            if (searchSpan is not null)
+            {
+                searchSpan.SetTag("semcache.candidates", results.Length);
+                if (results.Length > 0)
+                {
+                    searchSpan.SetTag("semcache.best_similarity", results[0].Similarity);
+                }
+            }
+        }
+
+        _telemetry.Stage(CacheStage.Search, searching);
         long fetching = Stopwatch.GetTimestamp();
+        using Activity? fetchSpan = CacheTelemetry.Source.StartActivity("semcache.fetch");
+        int read = 0;
         foreach (SearchResult result in results)
         {
             ulong id = (ulong)result.Id;
@@ -252,6 +321,7 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
             }
 
             CacheEntry? entry = await _store.GetByIdAsync(id, includeVector: false, cancellationToken).ConfigureAwait(false);
+            read++;
             if (entry is null || !get.Partition.Matches(entry))
             {
                 continue;
@@ -266,23 +336,38 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
             }
         }
 
-        Timings.Fetch.RecordSince(fetching);
+        fetchSpan?.SetTag("semcache.entries_read", read);
+        _telemetry.Stage(CacheStage.Fetch, fetching);
         return best;
     }
 
     private static CacheMatch ToMatch(CacheEntry entry, float similarity, bool exact) =>
         new(entry.Id.ToString(CultureInfo.InvariantCulture), entry.Prompt, entry.Response, similarity, exact, entry.Attributes, entry.CreatedUnixMs, entry.ExpiresUnixMs, entry.Usage);
 
-    private void Count(Counters? counters, CacheGetResult result)
+    private static string ResultOf(CacheGetResult result) => !result.Hit ? "miss" : result.Matches[0].Exact ? "exact" : "semantic";
+
+    private void Count(string ns, Counters? counters, CacheGetResult result)
     {
         long tokens = 0;
         double cost = 0;
+        bool priced = false;
+        TokenUsage usage = default;
         if (result.Hit)
         {
             // Savings are those of the answer the app will use: the best match.
-            TokenUsage usage = result.Matches[0].Usage;
+            usage = result.Matches[0].Usage;
             tokens = (long)usage.InputTokens + usage.OutputTokens;
-            cost = CostOf(usage);
+            priced = TryCost(usage, out cost);
+        }
+
+        if (_telemetry.Counting)
+        {
+            string label = _telemetry.NamespaceLabel(ns, tracked: counters is not null);
+            _telemetry.Get(label, ResultOf(result), result.BestSimilarity, result.Semantic == SemanticLayer.Searched);
+            if (tokens > 0)
+            {
+                _telemetry.Saved(label, usage.Model ?? "", priced, tokens, cost);
+            }
         }
 
         foreach (Counters? c in (ReadOnlySpan<Counters?>)[counters, _statistics.Total])
@@ -301,14 +386,29 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
 
             Interlocked.Increment(ref result.Matches[0].Exact ? ref c.ExactHits : ref c.SemanticHits);
             Interlocked.Add(ref c.TokensSaved, tokens);
-            c.AddCost(cost);
+            if (priced)
+            {
+                c.AddCost(cost);
+            }
+            else
+            {
+                Interlocked.Add(ref c.UnpricedTokens, tokens);
+            }
         }
     }
 
-    private double CostOf(TokenUsage usage) =>
-        _options.ModelPrices.TryGetValue(usage.Model, out ModelPrice? price)
-            ? ((usage.InputTokens * price.InputPerMillion) + (usage.OutputTokens * price.OutputPerMillion)) / 1_000_000
-            : 0;
+    // A model with no price (or none named) saves tokens that are counted as unpriced, not as $0 silently.
+    private bool TryCost(TokenUsage usage, out double usd)
+    {
+        if (usage.Model is { Length: > 0 } model && _options.ModelPrices.TryGetValue(model, out ModelPrice? price))
+        {
+            usd = ((usage.InputTokens * price.InputPerMillion) + (usage.OutputTokens * price.OutputPerMillion)) / 1_000_000;
+            return true;
+        }
+
+        usd = 0;
+        return false;
+    }
 
     // ---------------------------------------------------------------- stores
 
@@ -316,7 +416,9 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
     /// <exception cref="CacheRequestException">The request breaks a rule or a limit; nothing was written.</exception>
     public async Task<CacheSetResult> SetAsync(CacheSetRequest request, CancellationToken cancellationToken = default)
     {
+        using Activity? span = CacheTelemetry.Source.StartActivity("semcache.set");
         ValidSet[] sets = [_validate.Set(request)];
+        span?.SetTag("semcache.namespace", sets[0].Namespace);
         return (await WriteAsync(sets, cancellationToken).ConfigureAwait(false))[0];
     }
 
@@ -326,7 +428,9 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
     /// </summary>
     public async Task<IReadOnlyList<CacheSetResult>> SetManyAsync(IReadOnlyList<CacheSetRequest> requests, CancellationToken cancellationToken = default)
     {
+        using Activity? span = CacheTelemetry.Source.StartActivity("semcache.set_many");
         ValidSet[] sets = _validate.SetMany(requests);
+        span?.SetTag("semcache.entries", sets.Length);
         return sets.Length == 0 ? [] : await WriteAsync(sets, cancellationToken).ConfigureAwait(false);
     }
 
@@ -425,7 +529,8 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
                 Log.IndexAddFailed(_logger, stored[i].Id, failure);
             }
 
-            foreach (Counters? counters in (ReadOnlySpan<Counters?>)[_statistics.ForWrite(set.Namespace, set.NamespaceHash), _statistics.Total])
+            Counters? tracked = _statistics.ForWrite(set.Namespace, set.NamespaceHash);
+            foreach (Counters? counters in (ReadOnlySpan<Counters?>)[tracked, _statistics.Total])
             {
                 if (counters is not null)
                 {
@@ -433,10 +538,15 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
                 }
             }
 
+            if (_telemetry.Counting)
+            {
+                _telemetry.Set(_telemetry.NamespaceLabel(set.Namespace, tracked: tracked is not null));
+            }
+
             results[i] = new CacheSetResult(stored[i].Id.ToString(CultureInfo.InvariantCulture), stored[i].Replaced, !vectors[i].IsEmpty, stored[i].ExpiresUnixMs);
         }
 
-        Timings.Set.RecordSince(started);
+        _telemetry.Stage(CacheStage.Set, started);
         return results;
     }
 
@@ -542,6 +652,9 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
     }
 
     /// <inheritdoc />
+    void IEntryStoreObserver.OnCommitCompleted(TimeSpan elapsed) => _telemetry.Commit(elapsed);
+
+    /// <inheritdoc />
     void IEntryStoreObserver.OnCheckpointCaptured(long sequence)
     {
         // Called with writes paused: only schedule the snapshot. It may differ from the checkpoint by the writes in
@@ -565,6 +678,12 @@ public sealed partial class SemanticCacheEngine : IEntryStoreObserver, IAsyncDis
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
+        }
+
+        _telemetry.Observe(null, null);
+        if (_ownsTelemetry)
+        {
+            _telemetry.Dispose();
         }
 
         try

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using SemCache.Cache;
+using SemCache.Cache.Telemetry;
 using SemCache.CacheServer.Configuration;
 using SemCache.Embedding;
 using SemCache.Index;
@@ -18,6 +19,7 @@ internal sealed partial class CacheEngineHost(
     IOptions<EntryStoreOptions> storeOptions,
     IOptions<VectorIndexOptions> indexOptions,
     IHostApplicationLifetime lifetime,
+    CacheTelemetry telemetry,
     ILoggerFactory loggerFactory) : IHostedService, IHealthCheck, IAsyncDisposable
 {
     private SemanticCacheEngine? _engine;
@@ -41,7 +43,7 @@ internal sealed partial class CacheEngineHost(
         // What the store and the engine throw for a data directory that cannot be opened, as one line naming it and the fix.
         try
         {
-            _engine = await SemanticCacheEngine.OpenAsync(cacheOptions.Value, store, indexOptions.Value, embedder, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
+            _engine = await SemanticCacheEngine.OpenAsync(cacheOptions.Value, store, indexOptions.Value, embedder, loggerFactory, telemetry: telemetry, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         catch (EntryStoreCorruptedException e)
         {

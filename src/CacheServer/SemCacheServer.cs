@@ -6,6 +6,7 @@ using SemCache.Cache;
 using SemCache.CacheServer.Configuration;
 using SemCache.CacheServer.Requests;
 using SemCache.CacheServer.Services;
+using SemCache.CacheServer.Telemetry;
 using SemCache.Embedding;
 using SemCache.Index;
 using SemCache.Protocol.V1;
@@ -63,7 +64,8 @@ public static partial class SemCacheServer
         services.AddSingleton<IValidateOptions<CacheOptions>, CacheOptionsValidator>();
         services.AddSingleton<IValidateOptions<EntryStoreOptions>, StorageOptionsValidator>();
         services.AddSingleton<IValidateOptions<VectorIndexOptions>, IndexOptionsValidator>();
-        services.AddSingleton(sp => TextEmbedder.Create(sp.GetRequiredService<IOptions<EmbeddingOptions>>().Value, sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSemCacheTelemetry(builder.Configuration);
+        services.AddSingleton(sp => TextEmbedder.Create(sp.GetRequiredService<IOptions<EmbeddingOptions>>().Value, sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<Cache.Telemetry.CacheTelemetry>().Meter));
         services.AddSingleton<CacheEngineHost>();
         services.AddHostedService(sp => sp.GetRequiredService<CacheEngineHost>());
 
@@ -71,6 +73,7 @@ public static partial class SemCacheServer
         services.AddGrpc(o =>
             {
                 o.EnableDetailedErrors = false;
+                o.Interceptors.Add<RequestMetricsInterceptor>();
                 o.Interceptors.Add<JsonFieldNamesInterceptor>();
                 // RequestGate refuses a larger message first, naming the limit; this stays as the check of decompressed sizes.
                 o.MaxReceiveMessageSize = server.MaxRequestBytes;
@@ -108,7 +111,7 @@ public static partial class SemCacheServer
         app.MapGrpcReflectionService();
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = HealthReportWriter.WriteAsync });
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = r => r.Tags.Contains(ReadyTag), ResponseWriter = HealthReportWriter.WriteAsync });
-        app.MapGet("/metrics", (CacheEngineHost host, TextEmbedder embedder) => MetricsEndpoint.Render(host, embedder));
+        app.MapPrometheusScrapingEndpoint("/metrics");
 
         // Load the model before listening, so a bad model path or a missing CUDA fails start-up, not the first call.
         TextEmbedder embedder;

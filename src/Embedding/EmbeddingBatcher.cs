@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Threading.Channels;
 
 namespace SemCache.Embedding;
@@ -28,6 +29,7 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
     private readonly int[] _chunkEnds;
     private readonly CallCostModel _costs = new();
     private readonly ManualResetEventSlim _arrival = new(false, spinCount: 1);
+    private readonly Histogram<int>? _batchSizes;
     private float[] _vectors;
     private int _workerWaiting;
     private int _arriving;
@@ -37,9 +39,10 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
     private long _batches;
     private long _embedded;
 
-    public EmbeddingBatcher(OnnxEmbeddingModel model, EmbeddingOptions options)
+    public EmbeddingBatcher(OnnxEmbeddingModel model, EmbeddingOptions options, Histogram<int>? batchSizes = null)
     {
         _model = model;
+        _batchSizes = batchSizes;
         _windowTicks = (long)(options.BatchWindow.TotalSeconds * Stopwatch.Frequency);
         _maxBatchSize = options.MaxBatchSize;
         _maxBatchTokens = options.MaxBatchTokens;
@@ -344,6 +347,7 @@ internal sealed class EmbeddingBatcher : IAsyncDisposable
         _costs.Observe(live * width, modelTime.TotalSeconds);
         Interlocked.Increment(ref _batches);
         Interlocked.Add(ref _embedded, live);
+        _batchSizes?.Record(live);
         // Everyone still waiting (queued or tokenising) plus this chunk: how many callers are active.
         _concurrency = Math.Max(1, Volatile.Read(ref _inFlight));
         Interlocked.Add(ref _inFlight, -live);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -17,14 +18,22 @@ public sealed partial class TextEmbedder : IDisposable, IAsyncDisposable
     private readonly ConcurrentBag<BatchBuffers> _directBuffers = [];
     private int _disposed;
 
-    private TextEmbedder(EmbeddingOptions options, WordPieceTokenizer tokenizer, OnnxEmbeddingModel model)
+    private TextEmbedder(EmbeddingOptions options, WordPieceTokenizer tokenizer, OnnxEmbeddingModel model, Meter? meter)
     {
         Options = options;
         Tokenizer = tokenizer;
         _model = model;
         ModelName = options.ResolveModelName();
-        _batcher = new EmbeddingBatcher(model, options);
+        Histogram<int>? batchSizes = meter?.CreateHistogram(
+            BatchSizeMetric, null, "Texts per model call of the micro-batcher.", advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = BatchSizeBuckets });
+        _batcher = new EmbeddingBatcher(model, options, batchSizes);
     }
+
+    /// <summary>The name of the batch-size histogram <see cref="Create"/> puts on the meter it is given.</summary>
+    public const string BatchSizeMetric = "semcache_embedding_batch_size";
+
+    /// <summary>Bucket upper bounds of <see cref="BatchSizeMetric"/>: powers of two, 1 to 256 texts.</summary>
+    public static readonly IReadOnlyList<int> BatchSizeBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 
     /// <summary>The options this embedder was created with.</summary>
     public EmbeddingOptions Options { get; }
@@ -57,7 +66,10 @@ public sealed partial class TextEmbedder : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentException">An option is out of range.</exception>
     /// <exception cref="FileNotFoundException">The model or vocabulary file is missing.</exception>
     /// <exception cref="InvalidOperationException">The model cannot be loaded, or CUDA was asked for and is not available.</exception>
-    public static TextEmbedder Create(EmbeddingOptions? options = null, ILoggerFactory? loggerFactory = null)
+    /// <param name="options">The model, its pooling and the batcher's limits; the bundled model's defaults when null.</param>
+    /// <param name="loggerFactory">Where loading is logged; nowhere when null.</param>
+    /// <param name="meter">Where the batcher records <see cref="BatchSizeMetric"/>; nowhere when null.</param>
+    public static TextEmbedder Create(EmbeddingOptions? options = null, ILoggerFactory? loggerFactory = null, Meter? meter = null)
     {
         options ??= new EmbeddingOptions();
         options.Validate();
@@ -65,7 +77,7 @@ public sealed partial class TextEmbedder : IDisposable, IAsyncDisposable
         long started = Stopwatch.GetTimestamp();
         var tokenizer = new WordPieceTokenizer(options.ResolveVocabPath(), options.MaxTokens, options.LowerCase);
         OnnxEmbeddingModel model = OnnxEmbeddingModel.Load(options, options.ResolveModelPath());
-        var embedder = new TextEmbedder(options, tokenizer, model);
+        var embedder = new TextEmbedder(options, tokenizer, model, meter);
         double elapsedMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         Log.ModelLoaded(logger, embedder.ModelName, options.Precision, embedder.Dimension, model.ExecutionProvider, model.IntraOpThreads, options.MaxTokens, elapsedMs);
         return embedder;

@@ -143,4 +143,13 @@ public interface IEntryStoreObserver
     /// </summary>
     /// <param name="sequence">The checkpoint sequence number.</param>
     void OnCheckpointCaptured(long sequence);
+
+    /// <summary>
+    /// A write-ahead-log commit has completed: <paramref name="elapsed"/> from its issue until it was durable. Called
+    /// on the commit's completion path; it must be quick and must not call back into the store.
+    /// </summary>
+    /// <param name="elapsed">How long the commit took.</param>
+    void OnCommitCompleted(TimeSpan elapsed)
+    {
+    }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using FASTER.core;
 using Microsoft.Extensions.Logging;
 
@@ -43,6 +44,9 @@ internal sealed class CommitScheduler
         _healed = healed;
         _stopping = stopping;
     }
+
+    /// <summary>Told how long each completed commit took (issue to durable); may be null.</summary>
+    public Action<TimeSpan>? Committed { get; init; }
 
     /// <summary>Commits issued so far.</summary>
     public long Commits => Interlocked.Read(ref _commits);
@@ -131,9 +135,11 @@ internal sealed class CommitScheduler
         try
         {
             var target = wal.TailAddress;
+            long issued = Stopwatch.GetTimestamp();
             wal.Commit(spinWait: false);
             Interlocked.Increment(ref _commits); // counted when issued, so a writer released by it sees it counted
             await wal.WaitForCommitAsync(target, 0, CancellationToken.None).ConfigureAwait(false);
+            Committed?.Invoke(Stopwatch.GetElapsedTime(issued));
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not ObjectDisposedException)
         {
@@ -217,9 +223,10 @@ internal sealed class CommitScheduler
                 var target = wal.TailAddress;
                 if (wal.CommittedUntilAddress < target && _health.Writable)
                 {
+                    long issued = Stopwatch.GetTimestamp();
                     wal.Commit(spinWait: false);
                     Interlocked.Increment(ref _commits);
-                    _ = ObservePeriodicCommitAsync(wal, target);
+                    _ = ObservePeriodicCommitAsync(wal, target, issued);
                 }
 
                 previousTarget = target;
@@ -235,11 +242,12 @@ internal sealed class CommitScheduler
     }
 
     /// <summary>Periodic mode acknowledges before the commit, so a failed commit is noticed here and stops acknowledgements.</summary>
-    private async Task ObservePeriodicCommitAsync(FasterLog wal, long target)
+    private async Task ObservePeriodicCommitAsync(FasterLog wal, long target, long issued)
     {
         try
         {
             await wal.WaitForCommitAsync(target, 0, _stopping).ConfigureAwait(false);
+            Committed?.Invoke(Stopwatch.GetElapsedTime(issued));
         }
         catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
         {

@@ -577,7 +577,7 @@ public sealed class EntryStore : IAsyncDisposable
         var stopping = _stopping.Token;
         if (_wal is not null)
         {
-            var commits = _commits = new CommitScheduler(_wal, _options, _health, _logger, OnWritableAgain, stopping) { HealthRetryInterval = _healthRetryInterval };
+            var commits = _commits = new CommitScheduler(_wal, _options, _health, _logger, OnWritableAgain, stopping) { HealthRetryInterval = _healthRetryInterval, Committed = OnCommitCompleted };
             _background.Add(_options.Durability == DurabilityMode.Strict
                 ? Task.Run(() => commits.RunGroupCommitAsync(stopping), CancellationToken.None)
                 : Task.Run(() => commits.RunPeriodicCommitAsync(stopping), CancellationToken.None));
@@ -762,6 +762,20 @@ public sealed class EntryStore : IAsyncDisposable
         finally
         {
             removed.Dispose();
+        }
+    }
+
+    private void OnCommitCompleted(TimeSpan elapsed)
+    {
+        try
+        {
+            _observer?.OnCommitCompleted(elapsed);
+        }
+#pragma warning disable CA1031 // An observer bug must not fail a commit.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.ObserverFailed(_logger, ex);
         }
     }
 }

@@ -254,26 +254,26 @@ public sealed class CacheServiceTests(ServerFixture fixture)
     public async Task MetricsCountWhatWasServed()
     {
         // Other tests run at the same time, so the counters are compared as at-least deltas.
-        Dictionary<string, double> before = Metrics.Parse(await fixture.Http.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct));
+        IReadOnlyList<Metrics.Sample> before = Metrics.Parse(await fixture.Http.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct));
         string ns = NewNamespace();
         await _client.SetAsync(new SetRequest { Namespace = ns, Prompt = "metrics please", Response = "ok" }, cancellationToken: Ct);
         Assert.True((await _client.GetAsync(new GetRequest { Namespace = ns, Prompt = "metrics please" }, cancellationToken: Ct)).Matches[0].Exact);
         Assert.False((await _client.GetAsync(new GetRequest { Namespace = ns, Prompt = "a question about something else entirely" }, cancellationToken: Ct)).Hit);
         string text = await fixture.Http.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct);
-        Dictionary<string, double> after = Metrics.Parse(text);
+        IReadOnlyList<Metrics.Sample> after = Metrics.Parse(text);
 
         Assert.Contains("# TYPE semcache_gets_total counter\n", text, StringComparison.Ordinal);
-        Assert.True(after["semcache_sets_total"] >= before["semcache_sets_total"] + 1);
-        Assert.True(after["semcache_gets_total{result=\"exact\"}"] >= before["semcache_gets_total{result=\"exact\"}"] + 1);
-        Assert.True(after["semcache_gets_total{result=\"miss\"}"] >= before["semcache_gets_total{result=\"miss\"}"] + 1);
-        Assert.True(after["semcache_entries"] >= 1);
-        Assert.True(after["semcache_embedding_texts_total"] >= before["semcache_embedding_texts_total"] + 2);
+        Assert.True(Metrics.Sum(after, "semcache_sets_total") >= Metrics.Sum(before, "semcache_sets_total") + 1);
+        Assert.True(Metrics.Sum(after, "semcache_gets_total", ("result", "exact")) >= Metrics.Sum(before, "semcache_gets_total", ("result", "exact")) + 1);
+        Assert.True(Metrics.Sum(after, "semcache_gets_total", ("result", "miss")) >= Metrics.Sum(before, "semcache_gets_total", ("result", "miss")) + 1);
+        Assert.True(Metrics.Sum(after, "semcache_entries") >= 1);
+        Assert.True(Metrics.Sum(after, "semcache_embedding_texts_total") >= Metrics.Sum(before, "semcache_embedding_texts_total") + 2);
         foreach (string stage in new[] { "get", "set", "exact_lookup", "embed", "search" })
         {
-            string count = $"semcache_stage_seconds_count{{stage=\"{stage}\"}}";
-            Assert.True(after[count] >= before[count] + 1, stage);
-            Assert.Equal(after[count], after[$"semcache_stage_seconds_bucket{{stage=\"{stage}\",le=\"+Inf\"}}"]);
-            Assert.True(after[$"semcache_stage_seconds_sum{{stage=\"{stage}\"}}"] > 0, stage);
+            double count = Metrics.Sum(after, "semcache_stage_seconds_count", ("stage", stage));
+            Assert.True(count >= Metrics.Sum(before, "semcache_stage_seconds_count", ("stage", stage)) + 1, stage);
+            Assert.Equal(count, Metrics.Sum(after, "semcache_stage_seconds_bucket", ("stage", stage), ("le", "+Inf")));
+            Assert.True(Metrics.Sum(after, "semcache_stage_seconds_sum", ("stage", stage)) > 0, stage);
         }
     }
 }

@@ -12,7 +12,7 @@ public sealed class NotStartedTests
     public async Task ACallBeforeTheEngineIsOpenIsUnavailable()
     {
         var host = new CacheEngineHost(null!, Options.Create(new SemCache.Cache.CacheOptions()), Options.Create(new SemCache.Storage.EntryStoreOptions()), Options.Create(new SemCache.Index.VectorIndexOptions { Dimension = 1 }),
-            new Microsoft.Extensions.Hosting.Internal.ApplicationLifetime(NullLogger<Microsoft.Extensions.Hosting.Internal.ApplicationLifetime>.Instance), NullLoggerFactory.Instance);
+            new Microsoft.Extensions.Hosting.Internal.ApplicationLifetime(NullLogger<Microsoft.Extensions.Hosting.Internal.ApplicationLifetime>.Instance), new SemCache.Cache.Telemetry.CacheTelemetry(), NullLoggerFactory.Instance);
         var service = new Services.SemanticCacheService(host, null!, Options.Create(new ServerOptions()));
         RpcException set = await Assert.ThrowsAsync<RpcException>(() => service.Set(new SetRequest { Prompt = "p", Response = "r" }, null!));
         Assert.Equal(StatusCode.Unavailable, set.StatusCode);

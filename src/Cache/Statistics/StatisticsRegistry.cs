@@ -97,6 +97,7 @@ internal sealed class Counters
     public long Evictions;
     public long Expirations;
     public long TokensSaved;
+    public long UnpricedTokens;
     private long _costMicroCents;
 #pragma warning restore SA1401, CA1051
 
@@ -112,5 +113,8 @@ internal sealed class Counters
         Interlocked.Read(ref Evictions),
         Interlocked.Read(ref Expirations),
         Interlocked.Read(ref TokensSaved),
-        Interlocked.Read(ref _costMicroCents) / 1e8);
+        Interlocked.Read(ref _costMicroCents) / 1e8)
+    {
+        UnpricedTokens = Interlocked.Read(ref UnpricedTokens),
+    };
 }

@@ -14,6 +14,8 @@ internal sealed class FasterCacheStore : ICacheEntryStore
 
     public long Count => _store.Count;
 
+    public long Bytes => _store.Bytes;
+
     public long CheckpointSequence => _store.CheckpointSequence;
 
     public int MaxEntryBytes => _store.Options.MaxEntryBytes;

@@ -21,6 +21,9 @@ internal interface ICacheEntryStore : IAsyncDisposable
     /// <summary>Live entries.</summary>
     long Count { get; }
 
+    /// <summary>Serialized bytes of the live entries (what <c>Storage:MaxBytes</c> limits).</summary>
+    long Bytes { get; }
+
     /// <summary>Sequence of the newest completed checkpoint.</summary>
     long CheckpointSequence { get; }
 

@@ -7,7 +7,7 @@ namespace SemCache.CacheServer.Configuration;
 internal static class CommandLineCheck
 {
     /// <summary>Sections a <c>--Section:Key value</c> flag may set: the server's own, and the host's logging.</summary>
-    private static readonly string[] Sections = ["Server", "Cache", "Storage", "Index", "Embedding", "Logging"];
+    private static readonly string[] Sections = ["Server", "Cache", "Storage", "Index", "Embedding", "Observability", "Logging"];
 
     public static void ThrowIfInvalid(string[] args, IReadOnlyDictionary<string, string> flags, string verboseFlag)
     {

@@ -29,6 +29,7 @@ internal static class ConfigurationCheck
             Add(failures, new StorageOptionsValidator().Validate(null, Bind<EntryStoreOptions>(configuration, StorageOptionsValidator.SectionName)));
             Add(failures, new IndexOptionsValidator().Validate(null, configuration.GetSection(IndexOptionsValidator.SectionName).Get<VectorIndexOptions>() ?? new VectorIndexOptions { Dimension = 1 }));
             Add(failures, new EmbeddingOptionsValidator().Validate(null, Bind<EmbeddingOptions>(configuration, EmbeddingOptions.SectionName)));
+            Add(failures, new Telemetry.ObservabilityOptionsValidator().Validate(null, Bind<Telemetry.ObservabilityOptions>(configuration, Telemetry.ObservabilityOptions.SectionName)));
         }
 
         if (failures.Count > 0)

@@ -32,6 +32,7 @@ public static class OptionCatalog
         (StorageOptionsValidator.SectionName, typeof(EntryStoreOptions)),
         (IndexOptionsValidator.SectionName, typeof(VectorIndexOptions)),
         (EmbeddingOptions.SectionName, typeof(EmbeddingOptions)),
+        (Telemetry.ObservabilityOptions.SectionName, typeof(Telemetry.ObservabilityOptions)),
     ];
 
     // Key, flag, default in words where the class's value would mislead (null: read it), meaning.
@@ -55,7 +56,8 @@ public static class OptionCatalog
         ("Cache:MaxVectorDimension", null, null, "Largest caller vector."),
         ("Cache:MaxSetManyEntries", null, null, "Most entries in one SetMany."),
         ("Cache:SemanticMatchOnTruncatedPrompts", null, null, "Let prompts longer than the model's window match on their truncated embedding."),
-        ("Cache:ModelPrices", null, "none", "`Cache:ModelPrices:<model>:InputPerMillion` / `OutputPerMillion`: US dollars per million tokens, for `cost_saved_usd`."),
+        ("Cache:ModelPrices", null, "list prices of common OpenAI, Anthropic and Google models (appsettings.json)", "`Cache:ModelPrices:<model>:InputPerMillion` / `OutputPerMillion`: US dollars per million tokens, for `cost_saved_usd`; entries add to or override the shipped table. Tokens of models without a price count as `unpriced_tokens`."),
+        ("Cache:ModelPricesAsOf", null, "the shipped table's date", "When the prices were taken (reported in `semcache_build_info`); set it with your own prices."),
         ("Storage:DataDirectory", "--data-dir", "`./data`", "Where the store, its checkpoints and the index snapshots live; relative to the working directory (under `dotnet run`, `src/CacheServer/data`)."),
         ("Storage:Durability", "--durability", null, "`Strict`, `Periodic` or `None`: what a crash can lose (see Durability)."),
         ("Storage:CommitInterval", null, null, "Periodic mode's commit interval: what a crash can lose."),
@@ -97,6 +99,8 @@ public static class OptionCatalog
         ("Embedding:Precision", null, null, "`Float32`, or `Int8`: the MatMuls with 8-bit weights (see The model); with a custom `ModelPath` the rewrite is done at load."),
         ("Embedding:ExecutionProvider", "--execution-provider", null, "`Cpu`, or `Cuda` with the GPU build."),
         ("Embedding:CudaDeviceId", null, null, "CUDA device for `Cuda`."),
+        ("Observability:MaxNamespaceLabels", null, null, "Namespaces that keep their own `namespace` label in metrics (the first written since start); later ones are `other`. Also bounds the `model` label of unpriced models."),
+        ("Observability:OtlpEndpoint", null, "none (`OTEL_EXPORTER_OTLP_ENDPOINT`)", "OTLP endpoint to push metrics and traces to; without it (or the standard variable) spans are not recorded. `/metrics` is served either way."),
     ];
 
     /// <summary>Every option, in the order shown.</summary>

@@ -147,6 +147,7 @@ internal class SemanticCacheService(CacheEngineHost host, TextEmbedder embedder,
             Expirations = (ulong)stats.Expirations,
             TokensSaved = (ulong)stats.TokensSaved,
             CostSavedUsd = stats.CostSavedUsd,
+            UnpricedTokens = (ulong)stats.UnpricedTokens,
         });
     }
 
