@@ -124,6 +124,21 @@ public sealed class ImportTests(ServerFixture server) : IDisposable
         Assert.InRange(await ExpiresAtAsync(ns2, "Stays") - now, TimeSpan.FromDays(29.9), TimeSpan.FromDays(30.1));
     }
 
+    [Fact]
+    public async Task ABatchTheServerRejectsIsReportedWithTheLinesOfItsRowsAndTheOtherBatchesAreImported()
+    {
+        string ns = ServerFixture.NewNamespace();
+        // A TTL of ten years is above the server's maximum (Storage:MaxTtl, 30 days by default).
+        string path = Write("server.csv", "prompt,response,ttl_seconds\nFirst,one,\nToo long lived,two,315360000\nThird,three,\n");
+
+        CliRun import = await server.RunAsync("import", path, "--namespace", ns, "--batch-size", "1");
+
+        Assert.Equal(1, import.ExitCode);
+        Assert.Contains("line 3: rejected by the server with its batch: SemCache SetMany failed: InvalidArgument", import.Stdout, StringComparison.Ordinal);
+        Assert.Contains("imported 2, rejected 1", import.Stdout, StringComparison.Ordinal);
+        Assert.StartsWith("miss", (await server.RunAsync("get", "Too long lived", "--namespace", ns, "--exact-only")).Stdout, StringComparison.Ordinal);
+    }
+
     private async Task<DateTimeOffset> ExpiresAtAsync(string ns, string prompt)
     {
         CliRun get = await server.RunAsync("get", prompt, "--namespace", ns, "--exact-only", "--json");
