@@ -407,6 +407,7 @@ internal static class CliApp
         private Command ImportCommand()
         {
             var file = new Argument<FileInfo>("file") { Description = "A CSV file with a header (prompt,response[,namespace,attributes,ttl_seconds]) or a JSONL file (.jsonl, .ndjson)." };
+            file.AcceptExistingOnly();
             var format = new Option<string>("--format") { Description = "csv or jsonl (default: by the file's extension; .jsonl and .ndjson are JSONL, anything else CSV)." };
             format.AcceptOnlyFromAmong("csv", "jsonl");
             var ttl = new Option<TimeSpan?>("--ttl")

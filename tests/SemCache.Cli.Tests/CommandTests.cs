@@ -73,13 +73,23 @@ public sealed class CommandTests(ServerFixture server)
 
         CliRun text = await server.RunAsync("get", "Which programming language is the fastest?", "--namespace", ns);
         Assert.Equal(0, text.ExitCode);
-        Assert.StartsWith("miss", text.Stdout, StringComparison.Ordinal);
+        Assert.Matches(@"^miss \(best similarity -?[01]\.\d\d\)", text.Stdout);
 
         CliRun json = await server.RunAsync("get", "Which programming language is the fastest?", "--namespace", ns, "--json");
         Assert.Equal(0, json.ExitCode);
         using var document = JsonDocument.Parse(json.Stdout);
         Assert.False(document.RootElement.GetProperty("hit").GetBoolean());
         Assert.Equal(0, document.RootElement.GetProperty("matches").GetArrayLength());
+        Assert.InRange(document.RootElement.GetProperty("bestSimilarity").GetSingle(), -1f, 0.99f);
+    }
+
+    [Fact]
+    public async Task ImportOfAFileThatDoesNotExistExitsTwo()
+    {
+        CliRun run = await server.RunAsync("import", Path.Combine(Path.GetTempPath(), "no-such-file-" + Guid.NewGuid().ToString("N") + ".csv"));
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("does not exist", run.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
