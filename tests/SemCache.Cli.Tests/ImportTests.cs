@@ -139,6 +139,23 @@ public sealed class ImportTests(ServerFixture server) : IDisposable
         Assert.StartsWith("miss", (await server.RunAsync("get", "Too long lived", "--namespace", ns, "--exact-only")).Stdout, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task AnImportedFaqAnswersAParaphraseAndStatsCountTheEntries()
+    {
+        string ns = ServerFixture.NewNamespace();
+        string path = Write("paraphrase.csv", "prompt,response,attributes\nHow do I reset my password?,Use the Forgot password link.,model=gpt-4o\nWhere is my invoice?,Under Billing.,model=gpt-4o\n");
+        Assert.Equal(0, (await server.RunAsync("import", path, "--namespace", ns)).ExitCode);
+
+        CliRun get = await server.RunAsync("get", "How can I reset my password?", "--namespace", ns, "--attribute", "model=gpt-4o");
+
+        Assert.Equal(0, get.ExitCode);
+        Assert.StartsWith("hit (semantic, similarity ", get.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Use the Forgot password link.", get.Stdout, StringComparison.Ordinal);
+        CliRun stats = await server.RunAsync("stats", "--namespace", ns);
+        Assert.Matches(@"entries\s+2\n", stats.Stdout);
+        Assert.Matches(@"semantic hits\s+1\n", stats.Stdout);
+    }
+
     private async Task<DateTimeOffset> ExpiresAtAsync(string ns, string prompt)
     {
         CliRun get = await server.RunAsync("get", prompt, "--namespace", ns, "--exact-only", "--json");
