@@ -144,4 +144,24 @@ public sealed class CommandTests(ServerFixture server)
         Assert.StartsWith("semcache: SemCache Stats failed: Unavailable", line, StringComparison.Ordinal);
         Assert.Empty(run.Stdout);
     }
+
+    [Fact]
+    public async Task TheAddressComesFromSemcacheAddressWhenNoFlagGivesIt()
+    {
+        // Every other test passes --address, so setting the variable here does not reach them.
+        Environment.SetEnvironmentVariable("SEMCACHE_ADDRESS", "ftp://example.invalid");
+        try
+        {
+            using var stdout = new StringWriter();
+            using var stderr = new StringWriter();
+            int code = await CliApp.RunAsync(["stats"], stdout, stderr, null, TestContext.Current.CancellationToken);
+
+            Assert.Equal(2, code);
+            Assert.Contains("--address 'ftp://example.invalid'", stderr.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("SEMCACHE_ADDRESS", null);
+        }
+    }
 }
