@@ -366,7 +366,8 @@ internal static class CliApp
                     ("hit rate", s.HitRate.ToString("P1", CultureInfo.InvariantCulture)),
                     ("sets", s.Sets.ToString(CultureInfo.InvariantCulture)),
                     ("tokens saved", s.TokensSaved.ToString(CultureInfo.InvariantCulture)),
-                    ("cost saved", "$" + s.CostSavedUsd.ToString("0.00", CultureInfo.InvariantCulture)),
+                    ("cost saved", "$" + s.CostSavedUsd.ToString("0.00####", CultureInfo.InvariantCulture)),
+                    ("unpriced", s.UnpricedTokens.ToString(CultureInfo.InvariantCulture) + " tokens (models without a price)"),
                 ];
                 foreach ((string name, string value) in rows)
                 {

@@ -127,9 +127,11 @@ public sealed record CacheStored
 /// <param name="HitRate">Hits over lookups.</param>
 /// <param name="Sets">Entries stored.</param>
 /// <param name="TokensSaved">Tokens of the model calls that hits made unnecessary.</param>
-/// <param name="CostSavedUsd">What those tokens would have cost, in US dollars.</param>
+/// <param name="CostSavedUsd">What those tokens would have cost, in US dollars, at the server's price table.</param>
+/// <param name="UnpricedTokens">Of <paramref name="TokensSaved"/>, those of models the price table does not name (not in the cost).</param>
 public sealed record CacheStatistics(
-    long Entries, long Gets, long ExactHits, long SemanticHits, long Misses, double HitRate, long Sets, long TokensSaved, double CostSavedUsd);
+    long Entries, long Gets, long ExactHits, long SemanticHits, long Misses, double HitRate, long Sets, long TokensSaved, double CostSavedUsd,
+    long UnpricedTokens);
 
 /// <summary>Embeddings by the server's model, one per text.</summary>
 /// <param name="Model">The model that produced them.</param>

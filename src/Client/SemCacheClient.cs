@@ -228,7 +228,8 @@ public sealed partial class SemCacheClient : IDisposable
         StatsResponse s = await CallAsync("Stats", idempotent: true, (c, t) => c.StatsAsync(request, cancellationToken: t).ResponseAsync, cancellationToken)
             .ConfigureAwait(false);
         return new CacheStatistics(
-            (long)s.Entries, (long)s.Gets, (long)s.ExactHits, (long)s.SemanticHits, (long)s.Misses, s.HitRate, (long)s.Sets, (long)s.TokensSaved, s.CostSavedUsd);
+            (long)s.Entries, (long)s.Gets, (long)s.ExactHits, (long)s.SemanticHits, (long)s.Misses, s.HitRate, (long)s.Sets, (long)s.TokensSaved, s.CostSavedUsd,
+            (long)s.UnpricedTokens);
     }
 
     /// <summary>Embeds texts with the server's model.</summary>

@@ -39,6 +39,17 @@ public sealed class SemCacheClientTests(ServerFixture fixture)
         CacheStatistics stats = await client.StatsAsync(client.Namespace, Ct);
         Assert.Equal(3, stats.Gets);
         Assert.Equal(2 * 52, stats.TokensSaved);
+        Assert.True(stats.CostSavedUsd > 0, "gpt-4o is in the shipped price table");
+        Assert.Equal(0, stats.UnpricedTokens);
+
+        CacheStored local = await client.SetAsync(
+            new CacheEntry { Prompt = "What is the capital of France?", Response = "Paris.", Usage = new CacheUsage("my-local-model", 7, 3) }, Ct);
+        Assert.True((await client.GetAsync(new CacheQuery { Prompt = "What is the capital of France?" }, Ct)).IsHit);
+        CacheStatistics withUnpriced = await client.StatsAsync(client.Namespace, Ct);
+        Assert.Equal(2 * 52 + 10, withUnpriced.TokensSaved);
+        Assert.Equal(10, withUnpriced.UnpricedTokens);
+        Assert.Equal(stats.CostSavedUsd, withUnpriced.CostSavedUsd, 12);
+        Assert.Equal(1, await client.DeleteAsync(local.Id, cancellationToken: Ct));
 
         Assert.Equal(1, await client.DeleteAsync(stored.Id, cancellationToken: Ct));
         Assert.False((await client.GetAsync(new CacheQuery { Prompt = "How do I reset my password?", Attributes = attributes }, Ct)).IsHit);
