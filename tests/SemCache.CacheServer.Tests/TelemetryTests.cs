@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -135,6 +136,69 @@ public sealed class TelemetryTests
                     Assert.DoesNotContain("Paris", value, StringComparison.Ordinal);
                 }
             }
+        }
+        finally
+        {
+            await app.StopAsync(Ct);
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task OtlpOverHttpDeliversMetricsAndTracesToEachSignalsPath()
+    {
+        // A collector of our own on a loopback port: it records the path of every export it receives.
+        var received = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        WebApplicationBuilder collectorBuilder = WebApplication.CreateSlimBuilder();
+        collectorBuilder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
+        await using WebApplication collector = collectorBuilder.Build();
+        collector.MapPost("/{**path}", (Microsoft.AspNetCore.Http.HttpContext context) =>
+        {
+            received.Enqueue(context.Request.Path.Value ?? "");
+            return Microsoft.AspNetCore.Http.Results.Ok();
+        });
+        await collector.StartAsync(Ct);
+        string address = collector.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+            .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.Single();
+
+        string data = Path.Combine(Path.GetTempPath(), "semcache-telemetry-otlp-" + Guid.NewGuid().ToString("N"));
+        // The standard variables, as configuration: http/protobuf, and short export intervals for the test.
+        await using WebApplication app = SemCacheServer.Build(["--data-dir", data, "--Observability:OtlpEndpoint", address], builder =>
+        {
+            builder.WebHost.UseTestServer();
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+                ["OTEL_METRIC_EXPORT_INTERVAL"] = "200",
+                ["OTEL_BSP_SCHEDULE_DELAY"] = "100",
+            });
+        });
+        await app.StartAsync(Ct);
+        try
+        {
+            using HttpClient http = app.GetTestServer().CreateClient();
+            using (var set = new StringContent("{\"namespace\":\"otlp\",\"prompt\":\"what is the capital of italy\",\"response\":\"Rome\"}", System.Text.Encoding.UTF8, "application/json"))
+            using (HttpResponseMessage stored = await http.PostAsync(new Uri("/v1/set", UriKind.Relative), set, Ct))
+            {
+                stored.EnsureSuccessStatusCode();
+            }
+
+            using (var get = new StringContent("{\"namespace\":\"otlp\",\"prompt\":\"which city is the capital of italy\"}", System.Text.Encoding.UTF8, "application/json"))
+            using (HttpResponseMessage hit = await http.PostAsync(new Uri("/v1/get", UriKind.Relative), get, Ct))
+            {
+                hit.EnsureSuccessStatusCode();
+            }
+
+            // Waits for the exports (not a timing assertion: the limit only ends a test that would otherwise hang).
+            long waitingSince = Stopwatch.GetTimestamp();
+            while (!(received.Contains("/v1/metrics") && received.Contains("/v1/traces")))
+            {
+                Assert.True(Stopwatch.GetElapsedTime(waitingSince) < TimeSpan.FromSeconds(60),
+                    $"no export reached both /v1/metrics and /v1/traces; paths received: {string.Join(", ", received.Distinct())}");
+                await Task.Delay(50, Ct);
+            }
+
+            Assert.All(received, path => Assert.True(path is "/v1/metrics" or "/v1/traces", $"an export to {path}"));
         }
         finally
         {

@@ -100,7 +100,7 @@ public static class OptionCatalog
         ("Embedding:ExecutionProvider", "--execution-provider", null, "`Cpu`, or `Cuda` with the GPU build."),
         ("Embedding:CudaDeviceId", null, null, "CUDA device for `Cuda`."),
         ("Observability:MaxNamespaceLabels", null, null, "Namespaces that keep their own `namespace` label in metrics (the first written since start); later ones are `other`. Also bounds the `model` label of unpriced models."),
-        ("Observability:OtlpEndpoint", null, "none (`OTEL_EXPORTER_OTLP_ENDPOINT`)", "OTLP endpoint to push metrics and traces to; without it (or the standard variable) spans are not recorded. `/metrics` is served either way."),
+        ("Observability:OtlpEndpoint", null, "none (`OTEL_EXPORTER_OTLP_ENDPOINT`)", "The OTLP collector's base address to push metrics and traces to (`http://collector:4317`; `:4318` with `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`, the signals' paths are added); without it (or the standard variable) spans are not recorded. `/metrics` is served either way."),
     ];
 
     /// <summary>Every option, in the order shown.</summary>

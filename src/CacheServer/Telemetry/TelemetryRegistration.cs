@@ -32,10 +32,14 @@ internal static class TelemetryRegistration
         services.AddSingleton<RequestMetricsInterceptor>();
 
         ObservabilityOptions observability = configuration.GetSection(ObservabilityOptions.SectionName).Get<ObservabilityOptions>() ?? new ObservabilityOptions();
-        string? endpoint = observability.OtlpEndpoint is { Length: > 0 } configured ? configured
-            : configuration[OtlpEndpointVariable] is { Length: > 0 } standard ? standard
+        // Observability:OtlpEndpoint is the collector's base address; without it the exporter reads the standard
+        // OTEL_EXPORTER_OTLP_* variables itself (endpoint, protocol, headers), appending each signal's path for
+        // http/protobuf as the specification says.
+        string? configured = observability.OtlpEndpoint is { Length: > 0 } option ? option : null;
+        string? endpoint = configured
+            ?? (configuration[OtlpEndpointVariable] is { Length: > 0 } standard ? standard
             : Environment.GetEnvironmentVariable(OtlpEndpointVariable) is { Length: > 0 } variable ? variable
-            : null;
+            : null);
 
         OpenTelemetryBuilder telemetry = services.AddOpenTelemetry();
         if (configuration["OTEL_SERVICE_NAME"] is null && Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") is null)
@@ -63,7 +67,7 @@ internal static class TelemetryRegistration
             });
             if (endpoint is not null)
             {
-                metrics.AddOtlpExporter(o => o.Endpoint = new Uri(endpoint));
+                metrics.AddOtlpExporter(o => SetEndpoint(o, configured, "v1/metrics"));
             }
         });
 
@@ -72,9 +76,23 @@ internal static class TelemetryRegistration
             telemetry.WithTracing(tracing => tracing
                 .AddSource(CacheTelemetry.Name)
                 .AddAspNetCoreInstrumentation()
-                .AddOtlpExporter(o => o.Endpoint = new Uri(endpoint)));
+                .AddOtlpExporter(o => SetEndpoint(o, configured, "v1/traces")));
         }
 
         return services;
+    }
+
+    // An endpoint set in code is used as is, so for http/protobuf the signal's path is added here, as the exporter
+    // does for the standard variable.
+    private static void SetEndpoint(OpenTelemetry.Exporter.OtlpExporterOptions options, string? configured, string signalPath)
+    {
+        if (configured is null)
+        {
+            return;
+        }
+
+        options.Endpoint = options.Protocol == OpenTelemetry.Exporter.OtlpExportProtocol.HttpProtobuf
+            ? new Uri(configured.TrimEnd('/') + "/" + signalPath)
+            : new Uri(configured);
     }
 }
