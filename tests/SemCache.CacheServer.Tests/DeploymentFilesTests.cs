@@ -95,7 +95,7 @@ public sealed partial class DeploymentFilesTests
     {
         var declared = OptionCatalog.All.Select(o => o.Key).ToHashSet(StringComparer.OrdinalIgnoreCase);
         var seen = new List<string>();
-        foreach (string file in Directory.EnumerateFiles(Path.Combine(RepositoryRoot(), "deploy"), "*", SearchOption.AllDirectories))
+        foreach (string file in Directory.EnumerateFiles(Path.Combine(RepositoryFiles.Root, "deploy"), "*", SearchOption.AllDirectories))
         {
             foreach (Match m in EnvironmentOption().Matches(File.ReadAllText(file)))
             {
@@ -170,20 +170,7 @@ public sealed partial class DeploymentFilesTests
 
     private static string Scalar(YamlMappingNode node, params string[] path) => ((YamlScalarNode)Node(node, path)).Value!;
 
-    private static string Read(string relative) => File.ReadAllText(Path.Combine(RepositoryRoot(), relative)).ReplaceLineEndings("\n");
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "SemCache.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("SemCache.sln not found above " + AppContext.BaseDirectory);
-    }
+    private static string Read(string relative) => File.ReadAllText(Path.Combine(RepositoryFiles.Root, relative)).ReplaceLineEndings("\n");
 
     [GeneratedRegex(@"HEALTHCHECK[^\n]*(?:\\\n[^\n]*)*?http://127\.0\.0\.1:(?<port>\d+)(?<path>/[a-z]+)")]
     private static partial Regex HealthCheckUrl();

@@ -40,7 +40,7 @@ public sealed class OptionCatalogTests
     [Fact]
     public void TheReadmeConfigurationTableIsTheGeneratedOne()
     {
-        string readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md")).ReplaceLineEndings("\n");
+        string readme = File.ReadAllText(Path.Combine(RepositoryFiles.Root, "README.md")).ReplaceLineEndings("\n");
         const string Begin = "<!-- options table: generated from src/CacheServer/Configuration/OptionCatalog.cs; a test keeps it so -->\n";
         const string End = "<!-- end of options table -->";
         int start = readme.IndexOf(Begin, StringComparison.Ordinal);
@@ -50,18 +50,5 @@ public sealed class OptionCatalogTests
         Assert.True(end >= 0, "README.md lacks the options table's end marker");
         string expected = OptionCatalog.MarkdownTable();
         Assert.True(expected == readme[start..end], "README.md's options table differs from OptionCatalog; replace it with:\n" + expected);
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "SemCache.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("SemCache.sln not found above " + AppContext.BaseDirectory);
     }
 }

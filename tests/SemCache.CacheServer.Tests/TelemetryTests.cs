@@ -106,7 +106,7 @@ public sealed class TelemetryTests
 
             // The dashboard and the README's metrics table name only metrics the server exposes.
             HashSet<string> exposed = [.. text.Split('\n').Where(l => l.StartsWith("# TYPE ", StringComparison.Ordinal)).Select(l => l.Split(' ')[2])];
-            string root = RepositoryRoot();
+            string root = RepositoryFiles.Root;
             string dashboard = File.ReadAllText(Path.Combine(root, "deploy", "grafana", "semcache.json"));
             string readme = File.ReadAllText(Path.Combine(root, "README.md"));
             IEnumerable<string> named = Regex.Matches(dashboard, "semcache_[a-z_]+").Select(m => Regex.Replace(m.Value, "_(bucket|sum|count)$", ""))
@@ -242,19 +242,6 @@ public sealed class TelemetryTests
         }
 
         Assert.False(string.IsNullOrEmpty(options.ModelPricesAsOf));
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "SemCache.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("SemCache.sln not found above " + AppContext.BaseDirectory);
     }
 
     // Every series of every SemCache histogram has all of its documented buckets, whether or not they are empty.
