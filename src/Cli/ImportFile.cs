@@ -266,6 +266,18 @@ internal sealed class ImportFile
         var fields = new List<string>();
         int recordLine = 1;
         bool inQuotes = false, quoted = false, any = false;
+
+        // After a record's line end: the next record starts on the next line.
+        void NextRecord()
+        {
+            fields = [];
+            field.Clear();
+            quoted = false;
+            any = false;
+            line++;
+            recordLine = line;
+        }
+
         while (true)
         {
             int c = reader.Read();
@@ -328,12 +340,7 @@ internal sealed class ImportFile
                 case '\n':
                     fields.Add(field.ToString());
                     yield return (recordLine, fields, null);
-                    fields = [];
-                    field.Clear();
-                    quoted = false;
-                    any = false;
-                    line++;
-                    recordLine = line;
+                    NextRecord();
                     break;
                 default:
                     if (quoted)
@@ -347,12 +354,7 @@ internal sealed class ImportFile
 
                         reader.Read();
                         yield return (recordLine, fields, error);
-                        fields = [];
-                        field.Clear();
-                        quoted = false;
-                        any = false;
-                        line++;
-                        recordLine = line;
+                        NextRecord();
                         break;
                     }
 
