@@ -1,8 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.TestHost;
-using SemCache.CacheServer;
 using SemCache.Cli;
 using SemCache.Cli.Tests;
 
@@ -13,19 +10,10 @@ namespace SemCache.Cli.Tests;
 /// <summary>The real server, in process on a TestServer over its own data directory, with the model loaded once for all tests.</summary>
 public sealed class ServerFixture : IAsyncDisposable
 {
-    private readonly WebApplication _app;
-    private readonly string _dataDirectory;
-
-    public ServerFixture()
-    {
-        _dataDirectory = Path.Combine(Path.GetTempPath(), "semcache-cli-test-" + Guid.NewGuid().ToString("N"));
-        _app = SemCacheServer.Build(["--data-dir", _dataDirectory], builder => builder.WebHost.UseTestServer());
-        _app.StartAsync().GetAwaiter().GetResult();
-        Handler = _app.GetTestServer().CreateHandler();
-    }
+    private readonly InProcessServer _server = InProcessServer.Start();
 
     /// <summary>The in-process server's handler.</summary>
-    public HttpMessageHandler Handler { get; }
+    public HttpMessageHandler Handler => _server.Handler;
 
     /// <summary>A namespace of its own, so that tests do not see each other's entries.</summary>
     public static string NewNamespace() => "t" + Guid.NewGuid().ToString("N")[..12];
@@ -56,12 +44,7 @@ public sealed class ServerFixture : IAsyncDisposable
         return new CliRun(code, stdout.ToString(), stderr.ToString());
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-        Directory.Delete(_dataDirectory, recursive: true);
-    }
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 }
 
 /// <summary>What one run of the command line printed and returned.</summary>
