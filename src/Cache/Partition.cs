@@ -45,6 +45,16 @@ public sealed class Partition
     /// </summary>
     public ulong Key { get; }
 
+    /// <summary>
+    /// Checks a namespace by the rules every request's namespace follows (1 to 64 characters from
+    /// <c>[A-Za-z0-9._-]</c>; empty means <see cref="DefaultNamespace"/>), for front doors that take it from elsewhere.
+    /// </summary>
+    /// <param name="ns">The namespace.</param>
+    /// <param name="field">What the caller calls it (named in the error).</param>
+    /// <returns>The namespace, or <see cref="DefaultNamespace"/> for an empty one.</returns>
+    /// <exception cref="CacheRequestException">It breaks the rules.</exception>
+    public static string CheckNamespace(string? ns, string field) => Requests.RequestValidator.Namespace(ns, field);
+
     /// <summary>Builds a partition from already validated parts.</summary>
     /// <param name="ns">A valid namespace (empty means <see cref="DefaultNamespace"/>).</param>
     /// <param name="attributes">The attribute map in any order.</param>

@@ -10,6 +10,7 @@ using SemCache.CacheServer.Telemetry;
 using SemCache.Embedding;
 using SemCache.Index;
 using SemCache.Protocol.V1;
+using SemCache.Proxy;
 using SemCache.Storage;
 
 namespace SemCache.CacheServer;
@@ -64,12 +65,18 @@ public static partial class SemCacheServer
         services.AddSingleton<IValidateOptions<CacheOptions>, CacheOptionsValidator>();
         services.AddSingleton<IValidateOptions<EntryStoreOptions>, StorageOptionsValidator>();
         services.AddSingleton<IValidateOptions<VectorIndexOptions>, IndexOptionsValidator>();
+        services.AddOptions<ProxyOptions>().Bind(builder.Configuration.GetSection(ProxyOptions.SectionName)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ProxyOptions>, ProxyOptionsValidator>();
         services.AddSemCacheTelemetry(builder.Configuration);
         services.AddSingleton(sp => TextEmbedder.Create(sp.GetRequiredService<IOptions<EmbeddingOptions>>().Value, sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<Cache.Telemetry.CacheTelemetry>().Meter));
         services.AddSingleton<CacheEngineHost>();
         services.AddHostedService(sp => sp.GetRequiredService<CacheEngineHost>());
 
         ServerOptions server = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
+        ProxyOptions proxy = builder.Configuration.GetSection(ProxyOptions.SectionName).Get<ProxyOptions>() ?? new ProxyOptions();
+        EntryStoreOptions storeLimits = builder.Configuration.GetSection(StorageOptionsValidator.SectionName).Get<EntryStoreOptions>() ?? new EntryStoreOptions();
+        // The OpenAI- and Anthropic-compatible caching proxy: one more front door to the same engine, on the HTTP port.
+        services.AddSemCacheProxy(proxy, storeLimits.MaxTtl, sp => sp.GetRequiredService<CacheEngineHost>().Engine);
         services.AddGrpc(o =>
             {
                 o.EnableDetailedErrors = false;
@@ -112,6 +119,10 @@ public static partial class SemCacheServer
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = HealthReportWriter.WriteAsync });
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = r => r.Tags.Contains(ReadyTag), ResponseWriter = HealthReportWriter.WriteAsync });
         app.MapPrometheusScrapingEndpoint("/metrics");
+        if (proxy.Enabled)
+        {
+            app.MapSemCacheProxy();
+        }
 
         // Load the model before listening, so a bad model path or a missing CUDA fails start-up, not the first call.
         TextEmbedder embedder;

@@ -29,6 +29,7 @@ internal static class ConfigurationCheck
             Add(failures, new StorageOptionsValidator().Validate(null, Bind<EntryStoreOptions>(configuration, StorageOptionsValidator.SectionName)));
             Add(failures, new IndexOptionsValidator().Validate(null, configuration.GetSection(IndexOptionsValidator.SectionName).Get<VectorIndexOptions>() ?? new VectorIndexOptions { Dimension = 1 }));
             Add(failures, new EmbeddingOptionsValidator().Validate(null, Bind<EmbeddingOptions>(configuration, EmbeddingOptions.SectionName)));
+            Add(failures, new ProxyOptionsValidator().Validate(null, Bind<Proxy.ProxyOptions>(configuration, Proxy.ProxyOptions.SectionName)));
             Add(failures, new Telemetry.ObservabilityOptionsValidator().Validate(null, Bind<Telemetry.ObservabilityOptions>(configuration, Telemetry.ObservabilityOptions.SectionName)));
         }
 
@@ -59,6 +60,11 @@ internal static class ConfigurationCheck
             foreach (IConfigurationSection child in configuration.GetSection(section).GetChildren())
             {
                 string key = $"{section}:{child.Key}";
+                if (OptionCatalog.Sections.Any(s => string.Equals(s.Section, key, StringComparison.OrdinalIgnoreCase)))
+                {
+                    continue; // a nested section (Proxy:OpenAI), checked as a section of its own
+                }
+
                 if (!options.TryGetValue(child.Key, out PropertyInfo? option))
                 {
                     failures.Add($"{key} is not an option (the {section} options: {string.Join(", ", options.Values.Select(p => p.Name))})");

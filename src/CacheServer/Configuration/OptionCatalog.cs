@@ -5,6 +5,7 @@ using System.Text;
 using SemCache.Cache;
 using SemCache.Embedding;
 using SemCache.Index;
+using SemCache.Proxy;
 using SemCache.Storage;
 
 namespace SemCache.CacheServer.Configuration;
@@ -33,7 +34,19 @@ public static class OptionCatalog
         (IndexOptionsValidator.SectionName, typeof(VectorIndexOptions)),
         (EmbeddingOptions.SectionName, typeof(EmbeddingOptions)),
         (Telemetry.ObservabilityOptions.SectionName, typeof(Telemetry.ObservabilityOptions)),
+        (ProxyOptions.SectionName, typeof(ProxyOptions)),
+        (ProxyOptions.SectionName + ":" + nameof(ProxyOptions.OpenAI), typeof(UpstreamOptions)),
+        (ProxyOptions.SectionName + ":" + nameof(ProxyOptions.Anthropic), typeof(UpstreamOptions)),
     ];
+
+    // The defaults of a section: a new options object, or for a nested section its parent's default child (whose
+    // defaults differ per child: each provider has its own address).
+    private static object Defaults(string section, Type type) => section switch
+    {
+        "Proxy:OpenAI" => new ProxyOptions().OpenAI,
+        "Proxy:Anthropic" => new ProxyOptions().Anthropic,
+        _ => Activator.CreateInstance(type)!,
+    };
 
     // Key, flag, default in words where the class's value would mislead (null: read it), meaning.
     private static readonly (string Key, string? Flag, string? Default, string Meaning)[] Declared =
@@ -100,6 +113,15 @@ public static class OptionCatalog
         ("Embedding:ExecutionProvider", "--execution-provider", null, "`Cpu`, or `Cuda` with the GPU build."),
         ("Embedding:CudaDeviceId", null, null, "CUDA device for `Cuda`."),
         ("Observability:MaxNamespaceLabels", null, null, "Namespaces that keep their own `namespace` label in metrics (the first written since start); later ones are `other`. Also bounds the `model` label of unpriced models."),
+        ("Proxy:Enabled", null, null, "Serve the caching proxy on the HTTP port: `/v1/chat/completions` (OpenAI), `/v1/messages` (Anthropic), other `/v1/` calls forwarded (see The caching proxy)."),
+        ("Proxy:Namespace", null, "`default`", "Namespace of the proxy's entries when a request has no `x-semcache-namespace` header."),
+        ("Proxy:ShareAcrossCredentials", null, null, "Let callers with different API keys share answers (one-tenant deployments); by default entries are partitioned by a hash of the caller's credential headers."),
+        ("Proxy:SingleFlightTimeout", null, null, "How long a request waits for an identical request's provider call in flight before calling the provider itself; `0` turns single flight off."),
+        ("Proxy:ConnectTimeout", null, null, "How long opening a connection to a provider may take."),
+        ("Proxy:OpenAI:BaseUrl", "--openai-base-url", null, "The OpenAI-compatible provider, up to its version segment (`/v1/<path>` goes to `BaseUrl/<path>`): OpenAI, Azure OpenAI's v1 API, vLLM, Ollama, …"),
+        ("Proxy:OpenAI:Timeout", null, null, "The longest an OpenAI call may take, streamed or not (then 504, or a cut stream that is not stored)."),
+        ("Proxy:Anthropic:BaseUrl", "--anthropic-base-url", null, "The Anthropic provider, up to its version segment."),
+        ("Proxy:Anthropic:Timeout", null, null, "The longest an Anthropic call may take, streamed or not."),
         ("Observability:OtlpEndpoint", null, "none (`OTEL_EXPORTER_OTLP_ENDPOINT`)", "The OTLP collector's base address to push metrics and traces to (`http://collector:4317`; `:4318` with `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`, the signals' paths are added); without it (or the standard variable) spans are not recorded. `/metrics` is served either way."),
     ];
 
@@ -120,6 +142,8 @@ public static class OptionCatalog
             bool collection = typeof(IDictionary).IsAssignableFrom(property.PropertyType);
             // The index's dimension comes from the model or the namespace's vectors, never from configuration.
             bool derived = type == typeof(VectorIndexOptions) && property.Name == nameof(VectorIndexOptions.Dimension);
+            // A property holding another options object is a nested section of its own (Proxy:OpenAI), not a value.
+            derived |= property.PropertyType == typeof(UpstreamOptions);
             if ((settable || collection) && !derived && property.GetIndexParameters().Length == 0)
             {
                 options[property.Name] = property;
@@ -190,13 +214,13 @@ public static class OptionCatalog
         foreach ((string section, Type type) in Sections)
         {
             // VectorIndexOptions' Dimension is required at compile time only; reflection builds it with its defaults.
-            defaults[section] = (Activator.CreateInstance(type)!, Properties(type));
+            defaults[section] = (Defaults(section, type), Properties(type));
         }
 
         var all = new List<OptionInfo>(Declared.Length);
         foreach ((string key, string? flag, string? declaredDefault, string meaning) in Declared)
         {
-            int colon = key.IndexOf(':', StringComparison.Ordinal);
+            int colon = key.LastIndexOf(':');
             (object instance, Dictionary<string, PropertyInfo> properties) = defaults[key[..colon]];
             if (!properties.TryGetValue(key[(colon + 1)..], out PropertyInfo? property))
             {

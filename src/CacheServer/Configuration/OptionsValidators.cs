@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using SemCache.Cache;
 using SemCache.Embedding;
 using SemCache.Index;
+using SemCache.Proxy;
 using SemCache.Storage;
 
 namespace SemCache.CacheServer.Configuration;
@@ -180,5 +181,39 @@ internal sealed class EmbeddingOptionsValidator : IValidateOptions<EmbeddingOpti
         failures.Defined(nameof(options.ExecutionProvider), options.ExecutionProvider);
         failures.Range(nameof(options.CudaDeviceId), options.CudaDeviceId, 0, 255);
         return failures.Result(options.Validate);
+    }
+}
+
+/// <summary>Validates <see cref="ProxyOptions"/> (section <c>Proxy</c>, with <c>Proxy:OpenAI</c> and <c>Proxy:Anthropic</c>).</summary>
+internal sealed class ProxyOptionsValidator : IValidateOptions<ProxyOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ProxyOptions options)
+    {
+        var failures = new OptionFailures(ProxyOptions.SectionName);
+        if (!string.IsNullOrEmpty(options.Namespace))
+        {
+            try
+            {
+                Partition.CheckNamespace(options.Namespace, "Proxy:Namespace");
+            }
+            catch (CacheRequestException e)
+            {
+                failures.Add(nameof(options.Namespace), "must be 1 to 64 characters from [A-Za-z0-9._-] (or empty: default)", e.Field == "" ? options.Namespace : options.Namespace);
+            }
+        }
+
+        failures.Range(nameof(options.SingleFlightTimeout), options.SingleFlightTimeout, TimeSpan.Zero, TimeSpan.FromHours(1));
+        failures.Range(nameof(options.ConnectTimeout), options.ConnectTimeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromMinutes(10));
+        foreach ((string provider, UpstreamOptions upstream) in new[] { (nameof(options.OpenAI), options.OpenAI), (nameof(options.Anthropic), options.Anthropic) })
+        {
+            if (!Uri.TryCreate(upstream.BaseUrl, UriKind.Absolute, out Uri? uri) || uri.Scheme is not ("http" or "https") || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment))
+            {
+                failures.Add(provider + ":BaseUrl", "must be an absolute http:// or https:// address without query or fragment, such as https://api.openai.com/v1", upstream.BaseUrl);
+            }
+
+            failures.Range(provider + ":Timeout", upstream.Timeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(24));
+        }
+
+        return failures.Result(static () => { });
     }
 }
