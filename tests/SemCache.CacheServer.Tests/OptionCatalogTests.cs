@@ -34,7 +34,7 @@ public sealed class OptionCatalogTests
     {
         Assert.Equal("Server:Port", OptionCatalog.Flags["--port"]);
         Assert.Equal("Storage:Durability", OptionCatalog.Flags["--durability"]);
-        Assert.Equal(9, OptionCatalog.Flags.Count);
+        Assert.Equal(11, OptionCatalog.Flags.Count);
     }
 
     [Fact]
