@@ -212,6 +212,19 @@ internal sealed class AnthropicMessagesApi : ProviderApi
                 return StreamEventAction.Forward;
             }
 
+            try
+            {
+                return Apply(type, data);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or FormatException)
+            {
+                _broken = true; // a field of another type than the API's (a number where text belongs)
+                return StreamEventAction.Forward;
+            }
+        }
+
+        private StreamEventAction Apply(string type, JsonObject data)
+        {
             switch (type)
             {
                 case "message_start" when data["message"] is JsonObject message:

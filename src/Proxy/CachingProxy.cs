@@ -101,9 +101,9 @@ internal sealed partial class CachingProxy : IDisposable
                 return;
             }
 
-            if (match is not null && StoredBody(match.Response) is JsonObject stored)
+            if (match is not null && StoredBody(match.Response) is JsonObject stored
+                && await AnswerAsync(context, api, parsed, stored, match.Exact ? "exact" : "semantic", match.Similarity).ConfigureAwait(false))
             {
-                await AnswerAsync(context, api, parsed, stored, match.Exact ? "exact" : "semantic", match.Similarity).ConfigureAwait(false);
                 return;
             }
 
@@ -146,9 +146,8 @@ internal sealed partial class CachingProxy : IDisposable
             return;
         }
 
-        if (shared is not null)
+        if (shared is not null && await AnswerAsync(context, api, parsed, shared.Body, "exact", 1f).ConfigureAwait(false))
         {
-            await AnswerAsync(context, api, parsed, shared.Body, "exact", 1f).ConfigureAwait(false);
             return;
         }
 
@@ -337,31 +336,46 @@ internal sealed partial class CachingProxy : IDisposable
         return answer;
     }
 
-    private async Task AnswerAsync(HttpContext context, ProviderApi api, ParsedRequest parsed, JsonObject stored, string status, float similarity)
+    /// <summary>
+    /// Writes a stored answer in the form the request asked for; false (nothing written) when the entry is not one this
+    /// API can replay (stored under a proxy partition by another client, or by another version).
+    /// </summary>
+    private async Task<bool> AnswerAsync(HttpContext context, ProviderApi api, ParsedRequest parsed, JsonObject stored, string status, float similarity)
     {
+        DateTimeOffset now = _time.GetUtcNow();
+        List<byte[]> chunks;
+        try
+        {
+            chunks = parsed.Stream ? [.. api.ReplayStream(stored, parsed.CallerWantsUsage, now)] : [api.ReplayBody(stored, now)];
+        }
+        catch (Exception e) when (e is InvalidOperationException or InvalidCastException or FormatException or NullReferenceException or ArgumentException)
+        {
+            Log.Unreplayable(_logger, api.Name, e.Message);
+            return false;
+        }
+
         HttpResponse caller = context.Response;
         caller.StatusCode = StatusCodes.Status200OK;
         caller.Headers[StatusHeader] = status;
         caller.Headers[SimilarityHeader] = Format(similarity);
-        DateTimeOffset now = _time.GetUtcNow();
         if (parsed.Stream)
         {
             caller.ContentType = "text/event-stream; charset=utf-8";
             caller.Headers.CacheControl = "no-cache";
-            foreach (byte[] chunk in api.ReplayStream(stored, parsed.CallerWantsUsage, now))
-            {
-                await caller.Body.WriteAsync(chunk, context.RequestAborted).ConfigureAwait(false);
-            }
         }
         else
         {
-            byte[] bytes = api.ReplayBody(stored, now);
             caller.ContentType = "application/json";
-            caller.ContentLength = bytes.Length;
-            await caller.Body.WriteAsync(bytes, context.RequestAborted).ConfigureAwait(false);
+            caller.ContentLength = chunks[0].Length;
+        }
+
+        foreach (byte[] chunk in chunks)
+        {
+            await caller.Body.WriteAsync(chunk, context.RequestAborted).ConfigureAwait(false);
         }
 
         Count(api, status);
+        return true;
     }
 
     private async Task<(CacheMatch? Match, float? Best, string? Unusable)> LookupAsync(CacheKey key, ProxyControls controls, CancellationToken cancellationToken)
@@ -571,6 +585,9 @@ internal sealed partial class CachingProxy : IDisposable
 
         [LoggerMessage(EventId = 45, Level = LogLevel.Warning, Message = "Proxy: the cache could not be read, the request goes to the provider: {Reason}")]
         public static partial void LookupFailed(ILogger logger, string reason);
+
+        [LoggerMessage(EventId = 47, Level = LogLevel.Warning, Message = "Proxy {Api}: a matching entry is not an answer this API can replay ({Reason}); treated as a miss")]
+        public static partial void Unreplayable(ILogger logger, string api, string reason);
 
         [LoggerMessage(EventId = 46, Level = LogLevel.Information, Message = "Proxy {Api}: an identical request's provider call took longer than {Timeout} (Proxy:SingleFlightTimeout); calling the provider")]
         public static partial void FlightTimedOut(ILogger logger, string api, TimeSpan timeout);
